@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Every test: notebooks and package in sync, README in sync, nbdev_test, the notebooks in a real
+# Jupyter kernel, and pytest. The data comes from $GPT_COURSE_DATA (default ../shared/data); no network.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${GPT_COURSE_DATA:=../shared/data/tinyshakespeare.txt}"
+if [ ! -e "$GPT_COURSE_DATA" ]; then
+  echo "error: GPT_COURSE_DATA=$GPT_COURSE_DATA does not exist. Point it at tinyshakespeare.txt (see README)." >&2
+  exit 1
+fi
+export GPT_COURSE_DATA="$(realpath "$GPT_COURSE_DATA")"
+export MPLBACKEND=Agg
+start=$SECONDS
+
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  echo "== notebooks and package in sync (nbdev_export, nbdev_clean change nothing)"
+  before=$(git status --porcelain --untracked-files=all)
+  nbdev_export
+  nbdev_clean
+  after=$(git status --porcelain --untracked-files=all)
+  if [ "$before" != "$after" ]; then
+    echo "error: nbdev_export/nbdev_clean changed these files; re-export from the notebooks and commit:" >&2
+    diff <(echo "$before") <(echo "$after") >&2 || true
+    exit 1
+  fi
+fi
+
+echo "== README.md matches nbs/index.ipynb"
+python tools/make_readme.py --check
+
+echo "== nbdev_test (execnb, in-process)"
+t=$SECONDS; OMP_NUM_THREADS=1 nbdev_test --n_workers 2; echo "nbdev_test: $((SECONDS - t)) s"
+
+echo "== notebooks in a real Jupyter kernel"
+t=$SECONDS; OMP_NUM_THREADS=1 python tools/run_notebooks.py --workers 2; echo "real kernel: $((SECONDS - t)) s"
+
+echo "== pytest"
+t=$SECONDS; python -m pytest -q tests; echo "pytest: $((SECONDS - t)) s"
+echo "all tests passed in $((SECONDS - start)) s"
