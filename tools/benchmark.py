@@ -1,0 +1,94 @@
+"""Benchmarks behind the figures in the README and the issue notes. Run on an otherwise idle machine.
+
+    python tools/benchmark.py train-cpu      # the cpu preset vs the lecture-sized (nanoGPT CPU recipe) baseline
+    python tools/benchmark.py train-10m      # gpt-10m on this device: s/step, tokens/s, peak memory
+    python tools/benchmark.py sampling       # gpt-10m, batch 1, 500 new tokens: KV cache vs full recompute
+    python tools/benchmark.py all
+
+Each measurement runs in its own child process, which reports its own peak memory (max RSS). Data comes from
+$GPT_COURSE_DATA (or the cache); on a GPU machine add --device cuda to train-10m and sampling.
+"""
+import argparse, json, os, resource, subprocess, sys, time
+
+def child(kind:str, opts:dict) -> dict:
+    "Run one measurement in a fresh Python process; return its JSON result plus its peak RSS."
+    r = subprocess.run([sys.executable, __file__, '--child', kind, json.dumps(opts)], capture_output=True, text=True)
+    if r.returncode: sys.exit(f"{kind} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+def run_child(kind:str, opts:dict):
+    import torch
+    from gpt_course.data import load_splits
+    from gpt_course.model import GPT, gpt_config
+    from gpt_course.training import train, train_config, autocast_context, choose_precision, resolve_device
+    from gpt_course.bigram import estimate_loss
+    splits = load_splits()
+    if kind == 'train':   # a whole run through `train`, then the val loss over 200 batches
+        import tempfile
+        mcfg = gpt_config(opts['preset'], **opts.get('model', {}))
+        tcfg = train_config(opts['preset'], out_dir=tempfile.mkdtemp(), **opts.get('train', {}))
+        t0 = time.perf_counter()
+        res = train(mcfg, tcfg, splits, progress=False)
+        wall = time.perf_counter() - t0
+        dev = resolve_device(tcfg.device)
+        ctx = autocast_context(dev, choose_precision(dev, tcfg.precision))
+        val200 = estimate_loss(res.model, {'val': splits.val}, mcfg.block_size, tcfg.batch_size, 200, dev, ctx=ctx)['val']
+        return dict(preset=opts['preset'], params=res.model.num_params(), steps=res.iters, train_s=res.elapsed,
+                    wall_s=wall, tokens_per_sec=res.tokens_per_sec, val200=val200)
+    if kind == 'steps':   # timed training steps of a config (the code path `train` uses)
+        from gpt_course.estimate import measure_throughput
+        mcfg = gpt_config(opts['preset'], **opts.get('model', {}))
+        tcfg = train_config(opts['preset'], **opts.get('train', {}))
+        b = measure_throughput(mcfg, tcfg, splits.train, steps=opts.get('steps', 3), warmup=1, eval_batches=1)
+        return dict(b, batch=tcfg.batch_size, grad_accum=tcfg.grad_accum)
+    if kind == 'sample':
+        from gpt_course.sampling import generate
+        dev = torch.device(opts.get('device', 'cpu'))
+        model = GPT(gpt_config('gpt-10m')).to(dev).eval()
+        out = {}
+        for use_cache in (True, False):
+            generate(model, torch.zeros(1, 1, dtype=torch.long, device=dev), 20, use_cache=use_cache)   # warm-up
+            t = time.perf_counter()
+            generate(model, torch.zeros(1, 1, dtype=torch.long, device=dev), opts['n'], use_cache=use_cache,
+                     generator=torch.Generator(dev).manual_seed(0))
+            if dev.type == 'cuda': torch.cuda.synchronize()
+            out['cached' if use_cache else 'uncached'] = opts['n'] / (time.perf_counter() - t)
+        return out
+    raise ValueError(kind)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('what', choices=['train-cpu', 'train-10m', 'sampling', 'all'])
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--new-tokens', type=int, default=500)
+    a = p.parse_args()
+    import torch
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}")
+    if a.what in ('train-cpu', 'all'):
+        print("== training on CPU: wall time, tokens/s, val loss over 200 batches")
+        for name in ('nanogpt-cpu', 'cpu'):
+            r = child('train', dict(preset=name, train=dict(device='cpu')))
+            print(f"  {name:12s} {r['params']/1e6:.2f}M params, {r['steps']} steps: train {r['train_s']:.1f} s, "
+                  f"{r['tokens_per_sec']:,.0f} tokens/s, val loss (200 batches) {r['val200']:.4f}", flush=True)
+    if a.what in ('train-10m', 'all'):
+        print("== gpt-10m (batch 64, block 256, dropout 0.2): seconds per step, tokens/s, peak memory")
+        variants = [('fp32, batch 64', dict(precision='fp32')),
+                    ('fp32, 2 x 32', dict(precision='fp32', batch_size=32, grad_accum=2)),
+                    ('bf16, batch 64', dict(precision='bf16')),
+                    ('bf16, 2 x 32', dict(precision='bf16', batch_size=32, grad_accum=2))]
+        for label, tr in variants:
+            if a.device != 'cpu': tr = {**tr, 'precision': 'auto'} if 'fp32' in label else tr
+            r = child('steps', dict(preset='gpt-10m', train=dict(tr, device=a.device), steps=3))
+            print(f"  {label:15s} ({r['precision']}): {r['step_time']:.2f} s/step, {r['tokens_per_sec']:,.0f} tokens/s, "
+                  f"peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
+    if a.what in ('sampling', 'all'):
+        r = child('sample', dict(n=a.new_tokens, device=a.device))
+        print(f"== sampling gpt-10m, batch 1, {a.new_tokens} new tokens: cached {r['cached']:,.0f} tokens/s, "
+              f"uncached {r['uncached']:,.1f} tokens/s ({r['cached']/r['uncached']:.1f}x)")
+
+if __name__ == '__main__':
+    if len(sys.argv) > 1 and sys.argv[1] == '--child':
+        out = run_child(sys.argv[2], json.loads(sys.argv[3]))
+        out['peak_rss_gb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20   # this process's peak (KiB -> GiB)
+        print(json.dumps(out)); sys.exit(0)
+    main()
