@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['Head']
 
-# %% ../nbs/02_attention.ipynb #45cd9958
+# %% ../nbs/02_attention.ipynb #396201bb
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# %% ../nbs/02_attention.ipynb #fb4e6299
+# %% ../nbs/02_attention.ipynb #8e4d92e8
 class Head(nn.Module):
     "One head of causal self-attention: softmax(QKᵀ/√head_size) V with the future masked out."
     def __init__(self, n_embd:int, head_size:int, block_size:int, dropout:float=0.0):

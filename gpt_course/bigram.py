@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['BigramLanguageModel', 'estimate_loss', 'train_quick']
 
-# %% ../nbs/01_bigram.ipynb #b4be2db3
+# %% ../nbs/01_bigram.ipynb #cd5c227a
 from contextlib import nullcontext
 
 import torch
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .data import get_batch
 
-# %% ../nbs/01_bigram.ipynb #f5895fad
+# %% ../nbs/01_bigram.ipynb #f2bb2393
 class BigramLanguageModel(nn.Module):
     "Next-token logits read from a (vocab_size, vocab_size) table indexed by the current token."
     def __init__(self, vocab_size:int):
@@ -40,7 +40,7 @@ class BigramLanguageModel(nn.Module):
             idx = torch.cat((idx, idx_next), dim=1)                    # (B, T+1)
         return idx
 
-# %% ../nbs/01_bigram.ipynb #69ad25b8
+# %% ../nbs/01_bigram.ipynb #94e3e943
 @torch.no_grad()
 def estimate_loss(model:nn.Module,
                   splits:dict,        # name -> 1-d token tensor, e.g. {'train': ..., 'val': ...}
@@ -66,7 +66,7 @@ def estimate_loss(model:nn.Module,
     model.train(was_training)
     return out
 
-# %% ../nbs/01_bigram.ipynb #7c49e2ed
+# %% ../nbs/01_bigram.ipynb #429167ea
 def train_quick(model:nn.Module, data:torch.Tensor, block_size:int, batch_size:int, steps:int,
                 lr:float=1e-3, generator:torch.Generator=None, device='cpu') -> list:
     "The lecture's minimal training loop with AdamW; returns the loss of every step."

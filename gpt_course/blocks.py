@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['FeedForward', 'LayerNorm', 'Block']
 
-# %% ../nbs/04_blocks.ipynb #79d74e89
+# %% ../nbs/04_blocks.ipynb #262e9496
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .multihead import GPTConfig, CausalSelfAttention
 
-# %% ../nbs/04_blocks.ipynb #026906c1
+# %% ../nbs/04_blocks.ipynb #cece0b7e
 class FeedForward(nn.Module):
     "Position-wise MLP: Linear(n_embd → 4·n_embd), GELU, Linear(4·n_embd → n_embd), dropout."
     def __init__(self, n_embd:int, dropout:float=0.0, bias:bool=True):
@@ -25,7 +25,7 @@ class FeedForward(nn.Module):
     def forward(self, x):                                        # (B, T, C)
         return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, 4C) inside, (B, T, C) out
 
-# %% ../nbs/04_blocks.ipynb #67a7a80a
+# %% ../nbs/04_blocks.ipynb #dbf5f3f7
 class LayerNorm(nn.Module):
     "Layer normalisation over the last dimension, with an optional bias."
     def __init__(self, ndim:int, bias:bool=True):
@@ -35,7 +35,7 @@ class LayerNorm(nn.Module):
 
     def forward(self, x): return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
-# %% ../nbs/04_blocks.ipynb #7af0a3de
+# %% ../nbs/04_blocks.ipynb #6764362e
 class Block(nn.Module):
     "Transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."
     def __init__(self, config:GPTConfig):

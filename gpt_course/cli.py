@@ -6,7 +6,7 @@
 __all__ = ['SKIP_FIELDS', 'add_config_options', 'config_overrides', 'build_parser', 'cmd_train', 'cmd_sample', 'cmd_estimate',
            'main']
 
-# %% ../nbs/09_cli.ipynb #4b44bee2
+# %% ../nbs/09_cli.ipynb #302ac0de
 import argparse, contextlib, dataclasses, sys, typing
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from .training import (TRAIN_PRESETS, CheckpointError, TrainConfig, choose_preci
 from .sampling import check_sampling_args, stream
 from .estimate import DEVICE_PEAKS, flops_per_token, measure_throughput, predict_time, step_time_on
 
-# %% ../nbs/09_cli.ipynb #bfd2d13b
+# %% ../nbs/09_cli.ipynb #d84bba78
 SKIP_FIELDS = {'vocab_size', 'out_dir'}
 
 def _parse_bool(s:str) -> bool:
@@ -51,7 +51,7 @@ def config_overrides(args:argparse.Namespace, cls) -> dict:
     "The fields of `cls` given on the command line."
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
 
-# %% ../nbs/09_cli.ipynb #2792de59
+# %% ../nbs/09_cli.ipynb #d8971c8a
 def build_parser() -> argparse.ArgumentParser:
     "The `gpt-course` argument parser with its train, sample and estimate commands."
     p = argparse.ArgumentParser(prog='gpt-course', description='Train and sample the gpt_course character-level GPT.')
@@ -78,17 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--num-samples', type=int, default=1)
     s.add_argument('--device', default='auto')
     s.add_argument('--no-cache', action='store_true', help='recompute everything at each step (slow)')
+    s.add_argument('--dtype', choices=['fp32', 'bf16'], default='fp32',
+                   help='weights for sampling; bf16 halves the memory read per token (faster on CPUs with native bf16)')
 
     e = sub.add_parser('estimate', help='estimate training time', description='Estimate how long a training run takes.')
     e.add_argument('--preset', choices=list(MODEL_PRESETS), default='gpt-10m')
     e.add_argument('--max-iters', type=int, help='steps (default: the preset)')
     e.add_argument('--device-name', choices=list(DEVICE_PEAKS), help='a device to estimate for (default: all)')
-    e.add_argument('--mfu', type=float, default=None, help='assumed MFU for named devices (default: 10%%, 20%% and 40%%)')
+    e.add_argument('--mfu', type=float, default=None, help='assumed MFU for named devices (default: 5%%, 10%% and 20%%)')
     e.add_argument('--measure', action='store_true', help='also time a few real steps on this machine and predict from them')
     e.add_argument('--data', help='text file (used with --measure)')
     return p
 
-# %% ../nbs/09_cli.ipynb #856c74c0
+# %% ../nbs/09_cli.ipynb #e90c0516
 def _fmt_time(s:float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s/60:.0f} min" if s < 7200 else f"{s/3600:.1f} h"
 
@@ -128,7 +130,7 @@ def cmd_train(args, parser) -> int:
         print()
     return 0
 
-# %% ../nbs/09_cli.ipynb #54707d08
+# %% ../nbs/09_cli.ipynb #c77cc6aa
 def cmd_sample(args, parser) -> int:
     try: check_sampling_args(args.temperature, args.top_k, args.top_p, args.max_new_tokens)
     except ValueError as e: parser.error(str(e).replace('top_k', '--top-k').replace('top_p', '--top-p').replace('max_new_tokens', '--max-new-tokens'))
@@ -137,6 +139,7 @@ def cmd_sample(args, parser) -> int:
     except (ValueError, RuntimeError) as e: parser.error(str(e))
     try: model, tok = model_from_checkpoint(args.ckpt, device)
     except (FileNotFoundError, CheckpointError) as e: parser.error(str(e))
+    if args.dtype == 'bf16': model = model.to(torch.bfloat16)
     prompt = args.prompt or '\n'
     try: ids = tok.encode(prompt)
     except ValueError as e: parser.error(f"--prompt: {e}")
@@ -151,7 +154,7 @@ def cmd_sample(args, parser) -> int:
         print()
     return 0
 
-# %% ../nbs/09_cli.ipynb #87b8ada5
+# %% ../nbs/09_cli.ipynb #7cb8fa07
 def cmd_estimate(args, parser) -> int:
     mcfg = gpt_config(args.preset)
     over = {'max_iters': args.max_iters} if args.max_iters else {}
@@ -161,7 +164,7 @@ def cmd_estimate(args, parser) -> int:
     tokens = tcfg.max_iters * tcfg.batch_size * tcfg.grad_accum * mcfg.block_size
     print(f"preset {args.preset}: {flops_per_token(mcfg)/1e6:.1f} MFLOP per training token; {tcfg.max_iters} steps, "
           f"{tokens/1e6:.1f}M tokens, {tokens * flops_per_token(mcfg):.2e} FLOPs")
-    mfus = [args.mfu] if args.mfu else [0.1, 0.2, 0.4]
+    mfus = [args.mfu] if args.mfu else [0.05, 0.1, 0.2]
     print("estimated time (from data-sheet peaks; assumed MFU):")
     for name in [args.device_name] if args.device_name else list(DEVICE_PEAKS):
         prec = 'bf16' if DEVICE_PEAKS[name]['bf16'] else 'fp16'
@@ -174,7 +177,7 @@ def cmd_estimate(args, parser) -> int:
               f"predicted {_fmt_time(predict_time(tcfg, b['step_time'], b['eval_batch_time']))}")
     return 0
 
-# %% ../nbs/09_cli.ipynb #e0d53363
+# %% ../nbs/09_cli.ipynb #b04b533f
 def main(argv=None) -> int:
     "Entry point of the `gpt-course` command."
     parser = build_parser()

@@ -6,14 +6,14 @@
 __all__ = ['SHAKESPEARE_URL', 'SHAKESPEARE_MD5', 'DATA_ENV', 'FILE_NAME', 'md5sum', 'cache_dir', 'download', 'find_text_file',
            'load_text', 'CharTokenizer', 'train_val_split', 'get_batch', 'TextSplits', 'load_splits']
 
-# %% ../nbs/00_data.ipynb #958fe4a3
+# %% ../nbs/00_data.ipynb #4615e0c5
 import hashlib, json, os, tempfile, urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-# %% ../nbs/00_data.ipynb #c1d96bf4
+# %% ../nbs/00_data.ipynb #963c9eb6
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_MD5 = "6fb458f1232090904fb40fe944165e91"  # of the 1,115,394-character file
 DATA_ENV = "GPT_COURSE_DATA"  # environment variable: a copy of the file, or a folder holding tinyshakespeare.txt
@@ -30,7 +30,7 @@ def cache_dir() -> Path:
     "Where downloads are kept: `$GPT_COURSE_CACHE`, else `~/.cache/gpt_course`."
     return Path(os.environ.get("GPT_COURSE_CACHE", Path.home()/".cache"/"gpt_course"))
 
-# %% ../nbs/00_data.ipynb #ce90ab8e
+# %% ../nbs/00_data.ipynb #3b381914
 def download(url:str,      # where to fetch from (any URL urllib understands, `file://` included)
              dest,         # final path; only a verified file ever appears here
              md5:str=None, # expected checksum; a mismatch raises and leaves nothing behind
@@ -50,7 +50,7 @@ def download(url:str,      # where to fetch from (any URL urllib understands, `f
         if os.path.exists(tmp): os.remove(tmp)
     return dest
 
-# %% ../nbs/00_data.ipynb #258d3d0f
+# %% ../nbs/00_data.ipynb #fdb33272
 def find_text_file(path=None) -> Path:
     "Locate tiny Shakespeare: explicit `path`, then `$GPT_COURSE_DATA`, then the cache, then download."
     if path is not None:
@@ -78,7 +78,7 @@ def load_text(path=None) -> str:
     "The training text: from `path`, `$GPT_COURSE_DATA`, the user cache, or a verified download."
     return find_text_file(path).read_text(encoding='utf-8')
 
-# %% ../nbs/00_data.ipynb #67125a91
+# %% ../nbs/00_data.ipynb #d0e69abb
 class CharTokenizer:
     "Maps each character of a fixed vocabulary to an integer and back."
     def __init__(self, chars):  # the vocabulary, in token order
@@ -125,14 +125,14 @@ class CharTokenizer:
 
     def __repr__(self): return f"CharTokenizer(vocab_size={self.vocab_size})"
 
-# %% ../nbs/00_data.ipynb #a5c0ade5
+# %% ../nbs/00_data.ipynb #ec4dd489
 def train_val_split(data:torch.Tensor, val_frac:float=0.1):
     "Split a 1-d token tensor into its first `1-val_frac` (train) and last `val_frac` (validation)."
     if not 0 < val_frac < 1: raise ValueError(f"val_frac must be in (0, 1), got {val_frac}.")
     n = int(len(data) * (1 - val_frac))
     return data[:n], data[n:]
 
-# %% ../nbs/00_data.ipynb #10404f72
+# %% ../nbs/00_data.ipynb #3556349f
 def get_batch(data:torch.Tensor,  # 1-d tensor of token ids
               block_size:int,     # context length T
               batch_size:int,     # number of sequences B
@@ -151,7 +151,7 @@ def get_batch(data:torch.Tensor,  # 1-d tensor of token ids
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
     return x.to(device), y.to(device)
 
-# %% ../nbs/00_data.ipynb #ce181974
+# %% ../nbs/00_data.ipynb #e8c709d8
 @dataclass
 class TextSplits:
     "A tokenizer with the encoded train and validation data."

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['MODEL_PRESETS', 'GPT', 'gpt_config']
 
-# %% ../nbs/05_gpt.ipynb #b079d397
+# %% ../nbs/05_gpt.ipynb #04a09bd7
 import math
 
 import torch
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .multihead import GPTConfig
 from .blocks import Block, LayerNorm
 
-# %% ../nbs/05_gpt.ipynb #8eec1299
+# %% ../nbs/05_gpt.ipynb #6ef90262
 class GPT(nn.Module):
     "A decoder-only transformer language model with GPT-2's layout."
     def __init__(self, config:GPTConfig):
@@ -62,7 +62,7 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
-# %% ../nbs/05_gpt.ipynb #2e059298
+# %% ../nbs/05_gpt.ipynb #f427d134
 MODEL_PRESETS = {
     'gpt-10m':     dict(block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),
     'cpu':         dict(block_size=64,  n_layer=2, n_head=4, n_embd=128, dropout=0.0, bias=False),

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['GPTConfig', 'MultiHeadAttention', 'CausalSelfAttention']
 
-# %% ../nbs/03_multihead.ipynb #b1c8b24d
+# %% ../nbs/03_multihead.ipynb #7bbe55fb
 import math
 from dataclasses import dataclass
 
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .attention import Head
 
-# %% ../nbs/03_multihead.ipynb #8731fcc8
+# %% ../nbs/03_multihead.ipynb #b7157ff9
 @dataclass
 class GPTConfig:
     "Hyperparameters of the GPT, validated when the config is built."
@@ -41,7 +41,7 @@ class GPTConfig:
     @property
     def head_size(self) -> int: return self.n_embd // self.n_head
 
-# %% ../nbs/03_multihead.ipynb #c8e8cfff
+# %% ../nbs/03_multihead.ipynb #7876ee6b
 class MultiHeadAttention(nn.Module):
     "`n_head` separate `Head`s run side by side, concatenated and projected."
     def __init__(self, n_embd:int, n_head:int, block_size:int, dropout:float=0.0):
@@ -54,7 +54,7 @@ class MultiHeadAttention(nn.Module):
         out = torch.cat([h(x) for h in self.heads], dim=-1)    # (B, T, n_head * head_size) = (B, T, C)
         return self.dropout(self.proj(out))                     # (B, T, C)
 
-# %% ../nbs/03_multihead.ipynb #084cf7f1
+# %% ../nbs/03_multihead.ipynb #32a535d0
 class CausalSelfAttention(nn.Module):
     "Multi-head causal self-attention with one fused qkv projection and PyTorch's fused attention kernel."
     def __init__(self, config:GPTConfig):

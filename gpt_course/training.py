@@ -9,7 +9,7 @@ __all__ = ['PRECISIONS', 'TRAIN_PRESETS', 'CHECKPOINT_FORMAT', 'TrainConfig', 't
            'save_checkpoint', 'load_checkpoint', 'model_from_checkpoint', 'maybe_compile', 'TrainResult', 'train',
            'read_metrics', 'plot_metrics']
 
-# %% ../nbs/06_training.ipynb #9d055d84
+# %% ../nbs/06_training.ipynb #4fcb93b7
 import json, math, os, random, signal, threading, time, warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict, fields
@@ -26,7 +26,7 @@ from .bigram import estimate_loss
 from .multihead import GPTConfig
 from .model import GPT, gpt_config
 
-# %% ../nbs/06_training.ipynb #3f2978ca
+# %% ../nbs/06_training.ipynb #ad06a238
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
 @dataclass
@@ -76,11 +76,11 @@ class TrainConfig:
         try: torch.device('cpu' if self.device == 'auto' else self.device)
         except (RuntimeError, TypeError): bad('device', "must be 'auto' or a torch device such as 'cpu' or 'cuda'")
 
-# %% ../nbs/06_training.ipynb #af02b8bb
+# %% ../nbs/06_training.ipynb #35f64042
 TRAIN_PRESETS = {
     'gpt-10m':     dict(),   # the defaults: nanoGPT's Shakespeare run
-    'cpu':         dict(batch_size=24, max_iters=2400, learning_rate=4e-3, min_lr=4e-4, warmup_iters=60,
-                        weight_decay=0.0, optimizer='muon', muon_lr=0.02, eval_interval=1200, eval_iters=20),
+    'cpu':         dict(batch_size=24, max_iters=2000, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50,
+                        weight_decay=0.0, optimizer='muon', muon_lr=0.02, eval_interval=1000, eval_iters=20),
     'nanogpt-cpu': dict(batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
                         eval_interval=250, eval_iters=20),
     'tiny':        dict(batch_size=16, max_iters=200, learning_rate=3e-3, min_lr=3e-4, warmup_iters=10,
@@ -93,7 +93,7 @@ def train_config(preset:str='gpt-10m', **overrides) -> TrainConfig:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(TRAIN_PRESETS)}.")
     return TrainConfig(**{**TRAIN_PRESETS[preset], **overrides})
 
-# %% ../nbs/06_training.ipynb #01bb27ed
+# %% ../nbs/06_training.ipynb #72791212
 def get_lr(it:int, cfg:TrainConfig) -> float:
     "Learning rate at step `it`: linear warmup, then cosine decay to `min_lr`, then constant."
     decay_iters = cfg.lr_decay_iters or cfg.max_iters
@@ -103,7 +103,7 @@ def get_lr(it:int, cfg:TrainConfig) -> float:
     coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))                             # 1 -> 0
     return cfg.min_lr + coeff * (cfg.learning_rate - cfg.min_lr)
 
-# %% ../nbs/06_training.ipynb #f71ff34b
+# %% ../nbs/06_training.ipynb #30e12bcf
 def adamw(model:nn.Module, cfg:TrainConfig) -> torch.optim.AdamW:
     "AdamW with weight decay on ≥2-d parameters only, fused where supported."
     params = [p for p in model.parameters() if p.requires_grad]
@@ -114,7 +114,7 @@ def adamw(model:nn.Module, cfg:TrainConfig) -> torch.optim.AdamW:
     except (RuntimeError, TypeError, ValueError):   # older PyTorch, or fused not available on this device
         return torch.optim.AdamW(groups, **kw)
 
-# %% ../nbs/06_training.ipynb #7fe3ce96
+# %% ../nbs/06_training.ipynb #23b5ad64
 def orthogonalize(G:torch.Tensor, steps:int=5) -> torch.Tensor:
     "Approximately U Vᵀ (G = U S Vᵀ) for each matrix in G (..., m, n), by quintic Newton–Schulz iterations."
     a, b, c = 3.4445, -4.7750, 2.0315
@@ -127,7 +127,7 @@ def orthogonalize(G:torch.Tensor, steps:int=5) -> torch.Tensor:
         X = torch.baddbmm(X, B, X, beta=a) if A.dim() == 3 else a * X + B @ X   # a·X + (b·A + c·A²)·X
     return X.mT if tall else X
 
-# %% ../nbs/06_training.ipynb #f121f2fa
+# %% ../nbs/06_training.ipynb #7e9e24d8
 class Muon(torch.optim.Optimizer):
     "Muon for param groups with muon=True (2-d matrices), AdamW for the others."
     def __init__(self, param_groups, lr:float, betas=(0.9, 0.99), momentum:float=0.95, eps:float=1e-8, ns_steps:int=5):
@@ -160,7 +160,7 @@ class Muon(torch.optim.Optimizer):
                 scale = lr * max(1, shape[0] / shape[1]) ** 0.5               # same RMS step for tall matrices
                 for (p, _), u in zip(items, updates): p.mul_(1 - lr * wd).add_(u, alpha=-scale)
 
-# %% ../nbs/06_training.ipynb #fddd95d1
+# %% ../nbs/06_training.ipynb #40513cb8
 def configure_optimizer(model:nn.Module, cfg:TrainConfig, device_type:str='cpu') -> torch.optim.Optimizer:
     "AdamW with weight decay on ≥2-d parameters only (fused where supported), or Muon for the blocks' matrices."
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -173,7 +173,7 @@ def configure_optimizer(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')
         return Muon(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
     return adamw(model, cfg)
 
-# %% ../nbs/06_training.ipynb #b286b28b
+# %% ../nbs/06_training.ipynb #14987d09
 def resolve_device(device:str='auto') -> torch.device:
     "'auto' → CUDA if available, else CPU."
     if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -217,7 +217,7 @@ def make_scaler(precision:str, device='cuda'):
     if hasattr(torch, 'amp') and hasattr(torch.amp, 'GradScaler'): return torch.amp.GradScaler('cuda', enabled=enabled)
     return torch.cuda.amp.GradScaler(enabled=enabled)   # PyTorch < 2.3
 
-# %% ../nbs/06_training.ipynb #1fd19f92
+# %% ../nbs/06_training.ipynb #7ee92ed7
 CHECKPOINT_FORMAT = 'gpt_course.checkpoint.v1'
 
 class CheckpointError(ValueError):
@@ -274,7 +274,7 @@ def model_from_checkpoint(path, device='cpu'):
     model.load_state_dict(ckpt['model'])
     return model.to(device).eval(), CharTokenizer(ckpt['vocab'])
 
-# %% ../nbs/06_training.ipynb #dce9581b
+# %% ../nbs/06_training.ipynb #affcfb64
 def maybe_compile(model:nn.Module, enabled:bool, example:tuple, ctx=None) -> nn.Module:
     "`torch.compile(model)` if `enabled` and a trial step on `example` (x, y) works; else `model`, with a warning."
     if not enabled: return model
@@ -290,7 +290,7 @@ def maybe_compile(model:nn.Module, enabled:bool, example:tuple, ctx=None) -> nn.
         warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); training without it.")
         return model
 
-# %% ../nbs/06_training.ipynb #64a55863
+# %% ../nbs/06_training.ipynb #4f89b91a
 @dataclass
 class TrainResult:
     "What `train` returns."
@@ -317,7 +317,7 @@ class _StopOnSigint:
     def __exit__(self, *exc):
         if self.prev is not None: signal.signal(signal.SIGINT, self.prev)
 
-# %% ../nbs/06_training.ipynb #efeb4311
+# %% ../nbs/06_training.ipynb #3bf2336a
 def train(model_config:GPTConfig,     # the model to build (vocab_size must match the tokenizer)
           cfg:TrainConfig,            # how to train it
           splits:TextSplits,          # tokenizer, train and validation data
@@ -395,7 +395,7 @@ def train(model_config:GPTConfig,     # the model to build (vocab_size must matc
             step += 1
 
             dt = time.perf_counter() - t0
-            bar.update(1); bar.set_postfix(loss=f'{loss_val:.4f}', lr=f'{lr:.2e}', tok_s=f'{tokens_per_step / dt:,.0f}')
+            bar.update(1); bar.set_postfix(loss=f'{loss_val:.4f}', lr=f'{lr:.2e}', tok_s=f'{tokens_per_step / dt:,.0f}', refresh=False)
             if step % cfg.log_interval == 0:
                 metrics.write(json.dumps({'step': step, 'loss': loss_val, 'lr': lr,
                                           'tokens_per_sec': tokens_per_step / dt,
@@ -420,7 +420,7 @@ def train(model_config:GPTConfig,     # the model to build (vocab_size must matc
     return TrainResult(model.eval(), splits.tokenizer, step, best_val, last_eval, interrupted, elapsed,
                        (step - start_step) * tokens_per_step / max(elapsed, 1e-9), out)
 
-# %% ../nbs/06_training.ipynb #d286b228
+# %% ../nbs/06_training.ipynb #c7cc3864
 def read_metrics(path) -> list:
     "The records of a metrics.jsonl file (a folder is read as folder/metrics.jsonl)."
     path = Path(path)

@@ -46,13 +46,15 @@ def run_child(kind:str, opts:dict):
         dev = torch.device(opts.get('device', 'cpu'))
         model = GPT(gpt_config('gpt-10m')).to(dev).eval()
         out = {}
-        for use_cache in (True, False):
+        for name, use_cache, dtype in [('uncached', False, torch.float32), ('cached', True, torch.float32),
+                                       ('cached_bf16', True, torch.bfloat16)]:
+            model = model.to(dtype)
             generate(model, torch.zeros(1, 1, dtype=torch.long, device=dev), 20, use_cache=use_cache)   # warm-up
             t = time.perf_counter()
             generate(model, torch.zeros(1, 1, dtype=torch.long, device=dev), opts['n'], use_cache=use_cache,
                      generator=torch.Generator(dev).manual_seed(0))
             if dev.type == 'cuda': torch.cuda.synchronize()
-            out['cached' if use_cache else 'uncached'] = opts['n'] / (time.perf_counter() - t)
+            out[name] = opts['n'] / (time.perf_counter() - t)
         return out
     raise ValueError(kind)
 
@@ -83,8 +85,9 @@ def main():
                   f"peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
     if a.what in ('sampling', 'all'):
         r = child('sample', dict(n=a.new_tokens, device=a.device))
-        print(f"== sampling gpt-10m, batch 1, {a.new_tokens} new tokens: cached {r['cached']:,.0f} tokens/s, "
-              f"uncached {r['uncached']:,.1f} tokens/s ({r['cached']/r['uncached']:.1f}x)")
+        print(f"== sampling gpt-10m, batch 1, {a.new_tokens} new tokens: uncached (full recompute) {r['uncached']:,.1f} tokens/s; "
+              f"KV cache {r['cached']:,.0f} tokens/s ({r['cached']/r['uncached']:.1f}x); "
+              f"KV cache with bf16 weights {r['cached_bf16']:,.0f} tokens/s ({r['cached_bf16']/r['uncached']:.1f}x)")
 
 if __name__ == '__main__':
     if len(sys.argv) > 1 and sys.argv[1] == '--child':
