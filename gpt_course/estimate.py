@@ -6,7 +6,7 @@
 __all__ = ['DEVICE_PEAKS', 'flops_per_token', 'measure_peak_flops', 'measure_throughput', 'n_evals', 'predict_time',
            'step_time_on', 'mfu']
 
-# %% ../nbs/08_estimate.ipynb #950b2bed
+# %% ../nbs/08_estimate.ipynb #113deb3c
 import time
 from dataclasses import replace
 
@@ -15,16 +15,16 @@ import torch
 from .data import get_batch
 from .multihead import GPTConfig
 from .model import GPT
-from .training import (TrainConfig, autocast_context, choose_precision, configure_optimizer,
-                                 make_scaler, resolve_device)
+from .training import (TrainConfig, accumulate_gradients, autocast_context, choose_precision,
+                                 configure_optimizer, make_scaler, optimizer_step, resolve_device)
 
-# %% ../nbs/08_estimate.ipynb #9573d437
+# %% ../nbs/08_estimate.ipynb #7bef5145
 def flops_per_token(config:GPTConfig) -> float:
     "Training FLOPs (forward + backward) per token: 6N + 12·n_layer·n_embd·block_size."
     n = GPT(config).num_params(non_embedding=True)
     return 6 * n + 12 * config.n_layer * config.n_embd * config.block_size
 
-# %% ../nbs/08_estimate.ipynb #9008151f
+# %% ../nbs/08_estimate.ipynb #932865a6
 DEVICE_PEAKS = {   # TFLOP/s, dense; None: no hardware support for that precision's matrix units
     'T4':        {'fp32': 8.1,  'fp16': 65.0,  'bf16': None},
     'V100':      {'fp32': 15.7, 'fp16': 125.0, 'bf16': None},
@@ -33,7 +33,7 @@ DEVICE_PEAKS = {   # TFLOP/s, dense; None: no hardware support for that precisio
     'H100 SXM':  {'fp32': 67.0, 'fp16': 989.0, 'bf16': 989.0},
 }
 
-# %% ../nbs/08_estimate.ipynb #d22ba6b2
+# %% ../nbs/08_estimate.ipynb #1a22cccc
 def measure_peak_flops(device='cpu', precision='fp32', n:int=2048, reps:int=10) -> float:
     "Achieved FLOP/s of an n×n matrix multiply: the practical peak of `device` at `precision`."
     device = torch.device(device)
@@ -56,13 +56,9 @@ def measure_throughput(model_config:GPTConfig, cfg:TrainConfig, data:torch.Tenso
     opt = configure_optimizer(model, cfg, device.type)
     g, T = torch.Generator().manual_seed(0), model_config.block_size
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
-    def step():
-        for _ in range(cfg.grad_accum):
-            x, y = get_batch(data, T, cfg.batch_size, device, generator=g)
-            with ctx: loss = model(x, y)[1]
-            scaler.scale(loss / cfg.grad_accum).backward()
-        scaler.unscale_(opt); torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float('inf'))
-        scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True); loss.item()
+    def step():                                     # the same two calls `train` makes each step
+        accumulate_gradients(model, data, T, cfg, device, ctx, scaler, g).item()
+        optimizer_step(model, opt, scaler, cfg.grad_clip)
     for _ in range(warmup): step()
     sync(); t = time.perf_counter()
     for _ in range(steps): step()
@@ -77,7 +73,7 @@ def measure_throughput(model_config:GPTConfig, cfg:TrainConfig, data:torch.Tenso
     return {'step_time': step_time, 'eval_batch_time': eval_batch_time, 'tokens_per_sec': tokens / step_time,
             'flops_per_sec': tokens / step_time * flops_per_token(model_config), 'precision': precision, 'device': str(device)}
 
-# %% ../nbs/08_estimate.ipynb #38e32bb5
+# %% ../nbs/08_estimate.ipynb #017d2628
 def n_evals(cfg:TrainConfig) -> int:
     "How many evaluations `train` runs: every eval_interval steps, and at the end."
     return cfg.max_iters // cfg.eval_interval + (cfg.max_iters % cfg.eval_interval != 0)

@@ -6,13 +6,13 @@
 __all__ = ['top_k_filter', 'top_p_filter', 'check_sampling_args', 'sample_next', 'KVCache', 'forward_cached', 'stream',
            'generate']
 
-# %% ../nbs/07_sampling.ipynb #9262dcc9
+# %% ../nbs/07_sampling.ipynb #497d3724
 import torch
 import torch.nn.functional as F
 
 from .model import GPT
 
-# %% ../nbs/07_sampling.ipynb #a58b057f
+# %% ../nbs/07_sampling.ipynb #17ec5d71
 def top_k_filter(logits:torch.Tensor, k:int) -> torch.Tensor:
     "Keep the `k` largest logits in the last dimension; set the rest to -inf."
     k = min(k, logits.size(-1))
@@ -27,7 +27,7 @@ def top_p_filter(logits:torch.Tensor, p:float) -> torch.Tensor:
     remove[..., 0] = False                                                     # always keep the likeliest token
     return logits.masked_fill(remove.scatter(-1, order, remove), float('-inf'))
 
-# %% ../nbs/07_sampling.ipynb #529ef078
+# %% ../nbs/07_sampling.ipynb #a39dd294
 def check_sampling_args(temperature:float=1.0, top_k:int=None, top_p:float=None, max_new_tokens:int=0):
     "Raise `ValueError` naming the first invalid sampling setting."
     if not (isinstance(temperature, (int, float)) and temperature >= 0):
@@ -53,7 +53,7 @@ def sample_next(logits:torch.Tensor,        # (B, V) logits of the next token
     probs = F.softmax(logits, dim=-1)                                           # (B, V)
     return torch.multinomial(probs, 1, generator=generator)                     # (B, 1)
 
-# %% ../nbs/07_sampling.ipynb #9ca5dc48
+# %% ../nbs/07_sampling.ipynb #714b4187
 class KVCache:
     "Keys and values of every layer, preallocated up to block_size: (n_layer, B, n_head, block_size, head_size)."
     def __init__(self, model:GPT, batch_size:int):
@@ -90,7 +90,7 @@ def forward_cached(model:GPT, idx:torch.Tensor, cache:KVCache) -> torch.Tensor:
     cache.pos = t1
     return model.lm_head(tr.ln_f(x))                                               # (B, T, V)
 
-# %% ../nbs/07_sampling.ipynb #5289813b
+# %% ../nbs/07_sampling.ipynb #afb7faa3
 @torch.inference_mode()
 def stream(model:GPT,
            idx:torch.Tensor,             # (B, T) prompt token ids, T >= 1

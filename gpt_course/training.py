@@ -6,10 +6,10 @@
 __all__ = ['PRECISIONS', 'TRAIN_PRESETS', 'CHECKPOINT_FORMAT', 'TrainConfig', 'train_config', 'get_lr', 'adamw', 'orthogonalize',
            'Muon', 'configure_optimizer', 'resolve_device', 'cpu_has_native_bf16', 'choose_precision',
            'autocast_context', 'make_scaler', 'CheckpointError', 'capture_rng_state', 'restore_rng_state',
-           'save_checkpoint', 'load_checkpoint', 'model_from_checkpoint', 'maybe_compile', 'TrainResult', 'train',
-           'read_metrics', 'plot_metrics']
+           'save_checkpoint', 'load_checkpoint', 'model_from_checkpoint', 'maybe_compile', 'accumulate_gradients',
+           'optimizer_step', 'TrainResult', 'train', 'read_metrics', 'plot_metrics']
 
-# %% ../nbs/06_training.ipynb #4fcb93b7
+# %% ../nbs/06_training.ipynb #82a6e96e
 import json, math, os, random, signal, threading, time, warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict, fields
@@ -26,7 +26,7 @@ from .bigram import estimate_loss
 from .multihead import GPTConfig
 from .model import GPT, gpt_config
 
-# %% ../nbs/06_training.ipynb #ad06a238
+# %% ../nbs/06_training.ipynb #dbd2c88f
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
 @dataclass
@@ -76,7 +76,7 @@ class TrainConfig:
         try: torch.device('cpu' if self.device == 'auto' else self.device)
         except (RuntimeError, TypeError): bad('device', "must be 'auto' or a torch device such as 'cpu' or 'cuda'")
 
-# %% ../nbs/06_training.ipynb #35f64042
+# %% ../nbs/06_training.ipynb #d4c173c7
 TRAIN_PRESETS = {
     'gpt-10m':     dict(),   # the defaults: nanoGPT's Shakespeare run
     'cpu':         dict(batch_size=24, max_iters=2000, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50,
@@ -93,7 +93,7 @@ def train_config(preset:str='gpt-10m', **overrides) -> TrainConfig:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(TRAIN_PRESETS)}.")
     return TrainConfig(**{**TRAIN_PRESETS[preset], **overrides})
 
-# %% ../nbs/06_training.ipynb #72791212
+# %% ../nbs/06_training.ipynb #1c5f0857
 def get_lr(it:int, cfg:TrainConfig) -> float:
     "Learning rate at step `it`: linear warmup, then cosine decay to `min_lr`, then constant."
     decay_iters = cfg.lr_decay_iters or cfg.max_iters
@@ -103,7 +103,7 @@ def get_lr(it:int, cfg:TrainConfig) -> float:
     coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))                             # 1 -> 0
     return cfg.min_lr + coeff * (cfg.learning_rate - cfg.min_lr)
 
-# %% ../nbs/06_training.ipynb #30e12bcf
+# %% ../nbs/06_training.ipynb #c83620e4
 def adamw(model:nn.Module, cfg:TrainConfig) -> torch.optim.AdamW:
     "AdamW with weight decay on ≥2-d parameters only, fused where supported."
     params = [p for p in model.parameters() if p.requires_grad]
@@ -114,7 +114,7 @@ def adamw(model:nn.Module, cfg:TrainConfig) -> torch.optim.AdamW:
     except (RuntimeError, TypeError, ValueError):   # older PyTorch, or fused not available on this device
         return torch.optim.AdamW(groups, **kw)
 
-# %% ../nbs/06_training.ipynb #23b5ad64
+# %% ../nbs/06_training.ipynb #0f62c8c5
 def orthogonalize(G:torch.Tensor, steps:int=5) -> torch.Tensor:
     "Approximately U Vᵀ (G = U S Vᵀ) for each matrix in G (..., m, n), by quintic Newton–Schulz iterations."
     a, b, c = 3.4445, -4.7750, 2.0315
@@ -127,7 +127,7 @@ def orthogonalize(G:torch.Tensor, steps:int=5) -> torch.Tensor:
         X = torch.baddbmm(X, B, X, beta=a) if A.dim() == 3 else a * X + B @ X   # a·X + (b·A + c·A²)·X
     return X.mT if tall else X
 
-# %% ../nbs/06_training.ipynb #7e9e24d8
+# %% ../nbs/06_training.ipynb #c609d5f3
 class Muon(torch.optim.Optimizer):
     "Muon for param groups with muon=True (2-d matrices), AdamW for the others."
     def __init__(self, param_groups, lr:float, betas=(0.9, 0.99), momentum:float=0.95, eps:float=1e-8, ns_steps:int=5):
@@ -160,7 +160,7 @@ class Muon(torch.optim.Optimizer):
                 scale = lr * max(1, shape[0] / shape[1]) ** 0.5               # same RMS step for tall matrices
                 for (p, _), u in zip(items, updates): p.mul_(1 - lr * wd).add_(u, alpha=-scale)
 
-# %% ../nbs/06_training.ipynb #40513cb8
+# %% ../nbs/06_training.ipynb #aaf0e601
 def configure_optimizer(model:nn.Module, cfg:TrainConfig, device_type:str='cpu') -> torch.optim.Optimizer:
     "AdamW with weight decay on ≥2-d parameters only (fused where supported), or Muon for the blocks' matrices."
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -173,7 +173,7 @@ def configure_optimizer(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')
         return Muon(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
     return adamw(model, cfg)
 
-# %% ../nbs/06_training.ipynb #14987d09
+# %% ../nbs/06_training.ipynb #5b57cc1e
 def resolve_device(device:str='auto') -> torch.device:
     "'auto' → CUDA if available, else CPU."
     if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -217,7 +217,7 @@ def make_scaler(precision:str, device='cuda'):
     if hasattr(torch, 'amp') and hasattr(torch.amp, 'GradScaler'): return torch.amp.GradScaler('cuda', enabled=enabled)
     return torch.cuda.amp.GradScaler(enabled=enabled)   # PyTorch < 2.3
 
-# %% ../nbs/06_training.ipynb #7ee92ed7
+# %% ../nbs/06_training.ipynb #149987fd
 CHECKPOINT_FORMAT = 'gpt_course.checkpoint.v1'
 
 class CheckpointError(ValueError):
@@ -274,7 +274,7 @@ def model_from_checkpoint(path, device='cpu'):
     model.load_state_dict(ckpt['model'])
     return model.to(device).eval(), CharTokenizer(ckpt['vocab'])
 
-# %% ../nbs/06_training.ipynb #affcfb64
+# %% ../nbs/06_training.ipynb #d68ec0b4
 def maybe_compile(model:nn.Module, enabled:bool, example:tuple, ctx=None) -> nn.Module:
     "`torch.compile(model)` if `enabled` and a trial step on `example` (x, y) works; else `model`, with a warning."
     if not enabled: return model
@@ -290,7 +290,28 @@ def maybe_compile(model:nn.Module, enabled:bool, example:tuple, ctx=None) -> nn.
         warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); training without it.")
         return model
 
-# %% ../nbs/06_training.ipynb #4f89b91a
+# %% ../nbs/06_training.ipynb #3e414ddc
+def accumulate_gradients(model:nn.Module, data:torch.Tensor, block_size:int, cfg:TrainConfig, device, ctx, scaler,
+                         generator:torch.Generator) -> torch.Tensor:
+    "Backpropagate `cfg.grad_accum` micro-batches of `cfg.batch_size`; return their mean loss (a 0-d tensor)."
+    loss_sum = torch.zeros((), device=device)
+    for _ in range(cfg.grad_accum):
+        x, y = get_batch(data, block_size, cfg.batch_size, device, generator=generator)   # (B, T) each
+        with ctx: _, loss = model(x, y)
+        scaler.scale(loss / cfg.grad_accum).backward()
+        loss_sum += loss.detach()
+    return loss_sum / cfg.grad_accum
+
+def optimizer_step(model:nn.Module, optimizer:torch.optim.Optimizer, scaler, grad_clip:float):
+    "Unscale the gradients, clip their norm to `grad_clip` (0: no clipping), step, and clear them."
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)      # skips the step if fp16 gradients overflowed
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+
+# %% ../nbs/06_training.ipynb #e4cf9d7f
 @dataclass
 class TrainResult:
     "What `train` returns."
@@ -317,7 +338,7 @@ class _StopOnSigint:
     def __exit__(self, *exc):
         if self.prev is not None: signal.signal(signal.SIGINT, self.prev)
 
-# %% ../nbs/06_training.ipynb #3bf2336a
+# %% ../nbs/06_training.ipynb #ea509500
 def train(model_config:GPTConfig,     # the model to build (vocab_size must match the tokenizer)
           cfg:TrainConfig,            # how to train it
           splits:TextSplits,          # tokenizer, train and validation data
@@ -374,24 +395,13 @@ def train(model_config:GPTConfig,     # the model to build (vocab_size must matc
             t0 = time.perf_counter()
             lr = get_lr(step, cfg)
             for group in optimizer.param_groups: group['lr'] = lr * group.get('lr_mult', 1.0)
-            loss_sum = torch.zeros((), device=device)
-            for _ in range(cfg.grad_accum):
-                x, y = get_batch(splits.train, T, cfg.batch_size, device, generator=batch_gen)   # (B, T) each
-                with ctx: _, loss = fwd(x, y)
-                scaler.scale(loss / cfg.grad_accum).backward()
-                loss_sum += loss.detach()
-            loss_val = loss_sum.item() / cfg.grad_accum
+            loss_val = accumulate_gradients(fwd, splits.train, T, cfg, device, ctx, scaler, batch_gen).item()
             if not math.isfinite(loss_val):
                 raise FloatingPointError(
                     f"Training loss is {loss_val} at step {step}: training diverged and was stopped. "
                     f"The last good checkpoint, {out/'last.pt'}, was not touched. Lower learning_rate "
                     f"(now {cfg.learning_rate}) or use precision='fp32', then resume or restart.")
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(model, optimizer, scaler, cfg.grad_clip)
             step += 1
 
             dt = time.perf_counter() - t0
@@ -420,7 +430,7 @@ def train(model_config:GPTConfig,     # the model to build (vocab_size must matc
     return TrainResult(model.eval(), splits.tokenizer, step, best_val, last_eval, interrupted, elapsed,
                        (step - start_step) * tokens_per_step / max(elapsed, 1e-9), out)
 
-# %% ../nbs/06_training.ipynb #c7cc3864
+# %% ../nbs/06_training.ipynb #e4f99e6b
 def read_metrics(path) -> list:
     "The records of a metrics.jsonl file (a folder is read as folder/metrics.jsonl)."
     path = Path(path)
