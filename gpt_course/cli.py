@@ -6,21 +6,21 @@
 __all__ = ['SKIP_FIELDS', 'add_config_options', 'config_overrides', 'build_parser', 'cmd_train', 'cmd_sample', 'cmd_estimate',
            'main']
 
-# %% ../nbs/09_cli.ipynb #302ac0de
-import argparse, contextlib, dataclasses, sys, typing
+# %% ../nbs/09_cli.ipynb #9b0416ab
+import argparse, dataclasses, sys, typing
 from pathlib import Path
 
 import torch
 
 from .data import load_splits
 from .multihead import GPTConfig
-from .model import MODEL_PRESETS, gpt_config
-from .training import (TRAIN_PRESETS, CheckpointError, TrainConfig, choose_precision, model_from_checkpoint,
+from .model import GPT, MODEL_PRESETS, gpt_config
+from .training import (CheckpointError, TrainConfig, choose_precision, model_from_checkpoint,
                                  plot_metrics, resolve_device, train, train_config)
 from .sampling import check_sampling_args, stream
 from .estimate import DEVICE_PEAKS, flops_per_token, measure_throughput, predict_time, step_time_on
 
-# %% ../nbs/09_cli.ipynb #d84bba78
+# %% ../nbs/09_cli.ipynb #bff9ed0d
 SKIP_FIELDS = {'vocab_size', 'out_dir'}
 
 def _parse_bool(s:str) -> bool:
@@ -51,7 +51,7 @@ def config_overrides(args:argparse.Namespace, cls) -> dict:
     "The fields of `cls` given on the command line."
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
 
-# %% ../nbs/09_cli.ipynb #d8971c8a
+# %% ../nbs/09_cli.ipynb #66a23703
 def build_parser() -> argparse.ArgumentParser:
     "The `gpt-course` argument parser with its train, sample and estimate commands."
     p = argparse.ArgumentParser(prog='gpt-course', description='Train and sample the gpt_course character-level GPT.')
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('--data', help='text file (used with --measure)')
     return p
 
-# %% ../nbs/09_cli.ipynb #e90c0516
+# %% ../nbs/09_cli.ipynb #dd190963
 def _fmt_time(s:float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s/60:.0f} min" if s < 7200 else f"{s/3600:.1f} h"
 
@@ -105,7 +105,6 @@ def cmd_train(args, parser) -> int:
     except ValueError as e: parser.error(str(e))
     if args.resume and not (Path(args.out)/'last.pt').is_file():
         parser.error(f"--resume: no checkpoint at {Path(args.out)/'last.pt'}; train without --resume first.")
-    from gpt_course.model import GPT
     b = measure_throughput(mcfg, tcfg, splits.train, steps=2, warmup=1, eval_batches=1)
     print(f"preset {preset} | {GPT(mcfg).num_params()/1e6:.2f}M parameters | device {device} | precision {precision} | "
           f"{tcfg.max_iters} steps of {tcfg.batch_size * tcfg.grad_accum * mcfg.block_size:,} tokens | "
@@ -130,7 +129,7 @@ def cmd_train(args, parser) -> int:
         print()
     return 0
 
-# %% ../nbs/09_cli.ipynb #c77cc6aa
+# %% ../nbs/09_cli.ipynb #6ff60686
 def cmd_sample(args, parser) -> int:
     try: check_sampling_args(args.temperature, args.top_k, args.top_p, args.max_new_tokens)
     except ValueError as e: parser.error(str(e).replace('top_k', '--top-k').replace('top_p', '--top-p').replace('max_new_tokens', '--max-new-tokens'))
@@ -154,7 +153,7 @@ def cmd_sample(args, parser) -> int:
         print()
     return 0
 
-# %% ../nbs/09_cli.ipynb #7cb8fa07
+# %% ../nbs/09_cli.ipynb #23e73b5c
 def cmd_estimate(args, parser) -> int:
     mcfg = gpt_config(args.preset)
     over = {'max_iters': args.max_iters} if args.max_iters else {}
@@ -177,7 +176,7 @@ def cmd_estimate(args, parser) -> int:
               f"predicted {_fmt_time(predict_time(tcfg, b['step_time'], b['eval_batch_time']))}")
     return 0
 
-# %% ../nbs/09_cli.ipynb #b04b533f
+# %% ../nbs/09_cli.ipynb #478bc222
 def main(argv=None) -> int:
     "Entry point of the `gpt-course` command."
     parser = build_parser()

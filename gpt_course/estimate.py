@@ -6,9 +6,8 @@
 __all__ = ['DEVICE_PEAKS', 'flops_per_token', 'measure_peak_flops', 'measure_throughput', 'n_evals', 'predict_time',
            'step_time_on', 'mfu']
 
-# %% ../nbs/08_estimate.ipynb #113deb3c
+# %% ../nbs/08_estimate.ipynb #14e5cc19
 import time
-from dataclasses import replace
 
 import torch
 
@@ -18,13 +17,13 @@ from .model import GPT
 from .training import (TrainConfig, accumulate_gradients, autocast_context, choose_precision,
                                  configure_optimizer, make_scaler, optimizer_step, resolve_device)
 
-# %% ../nbs/08_estimate.ipynb #7bef5145
+# %% ../nbs/08_estimate.ipynb #3178a284
 def flops_per_token(config:GPTConfig) -> float:
     "Training FLOPs (forward + backward) per token: 6N + 12·n_layer·n_embd·block_size."
     n = GPT(config).num_params(non_embedding=True)
     return 6 * n + 12 * config.n_layer * config.n_embd * config.block_size
 
-# %% ../nbs/08_estimate.ipynb #932865a6
+# %% ../nbs/08_estimate.ipynb #0a75376f
 DEVICE_PEAKS = {   # TFLOP/s, dense; None: no hardware support for that precision's matrix units
     'T4':        {'fp32': 8.1,  'fp16': 65.0,  'bf16': None},
     'V100':      {'fp32': 15.7, 'fp16': 125.0, 'bf16': None},
@@ -33,7 +32,7 @@ DEVICE_PEAKS = {   # TFLOP/s, dense; None: no hardware support for that precisio
     'H100 SXM':  {'fp32': 67.0, 'fp16': 989.0, 'bf16': 989.0},
 }
 
-# %% ../nbs/08_estimate.ipynb #1a22cccc
+# %% ../nbs/08_estimate.ipynb #188a9d5a
 def measure_peak_flops(device='cpu', precision='fp32', n:int=2048, reps:int=10) -> float:
     "Achieved FLOP/s of an n×n matrix multiply: the practical peak of `device` at `precision`."
     device = torch.device(device)
@@ -73,7 +72,7 @@ def measure_throughput(model_config:GPTConfig, cfg:TrainConfig, data:torch.Tenso
     return {'step_time': step_time, 'eval_batch_time': eval_batch_time, 'tokens_per_sec': tokens / step_time,
             'flops_per_sec': tokens / step_time * flops_per_token(model_config), 'precision': precision, 'device': str(device)}
 
-# %% ../nbs/08_estimate.ipynb #017d2628
+# %% ../nbs/08_estimate.ipynb #f484d1e8
 def n_evals(cfg:TrainConfig) -> int:
     "How many evaluations `train` runs: every eval_interval steps, and at the end."
     return cfg.max_iters // cfg.eval_interval + (cfg.max_iters % cfg.eval_interval != 0)

@@ -5,8 +5,7 @@
 # %% auto #0
 __all__ = ['GPTConfig', 'MultiHeadAttention', 'CausalSelfAttention']
 
-# %% ../nbs/03_multihead.ipynb #7bbe55fb
-import math
+# %% ../nbs/03_multihead.ipynb #06916764
 from dataclasses import dataclass
 
 import torch
@@ -15,7 +14,7 @@ import torch.nn.functional as F
 
 from .attention import Head
 
-# %% ../nbs/03_multihead.ipynb #b7157ff9
+# %% ../nbs/03_multihead.ipynb #be56fce0
 @dataclass
 class GPTConfig:
     "Hyperparameters of the GPT, validated when the config is built."
@@ -41,7 +40,7 @@ class GPTConfig:
     @property
     def head_size(self) -> int: return self.n_embd // self.n_head
 
-# %% ../nbs/03_multihead.ipynb #7876ee6b
+# %% ../nbs/03_multihead.ipynb #18a355ca
 class MultiHeadAttention(nn.Module):
     "`n_head` separate `Head`s run side by side, concatenated and projected."
     def __init__(self, n_embd:int, n_head:int, block_size:int, dropout:float=0.0):
@@ -54,7 +53,7 @@ class MultiHeadAttention(nn.Module):
         out = torch.cat([h(x) for h in self.heads], dim=-1)    # (B, T, n_head * head_size) = (B, T, C)
         return self.dropout(self.proj(out))                     # (B, T, C)
 
-# %% ../nbs/03_multihead.ipynb #32a535d0
+# %% ../nbs/03_multihead.ipynb #0f9b4b13
 class CausalSelfAttention(nn.Module):
     "Multi-head causal self-attention with one fused qkv projection and PyTorch's fused attention kernel."
     def __init__(self, config:GPTConfig):

@@ -9,10 +9,10 @@ __all__ = ['PRECISIONS', 'TRAIN_PRESETS', 'CHECKPOINT_FORMAT', 'TrainConfig', 't
            'save_checkpoint', 'load_checkpoint', 'model_from_checkpoint', 'maybe_compile', 'accumulate_gradients',
            'optimizer_step', 'TrainResult', 'train', 'read_metrics', 'plot_metrics']
 
-# %% ../nbs/06_training.ipynb #82a6e96e
+# %% ../nbs/06_training.ipynb #1c3671f6
 import json, math, os, random, signal, threading, time, warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Optional
 
@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 from .data import CharTokenizer, TextSplits, get_batch
 from .bigram import estimate_loss
 from .multihead import GPTConfig
-from .model import GPT, gpt_config
+from .model import GPT
 
-# %% ../nbs/06_training.ipynb #dbd2c88f
+# %% ../nbs/06_training.ipynb #2beb8ab9
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
 @dataclass
@@ -76,7 +76,7 @@ class TrainConfig:
         try: torch.device('cpu' if self.device == 'auto' else self.device)
         except (RuntimeError, TypeError): bad('device', "must be 'auto' or a torch device such as 'cpu' or 'cuda'")
 
-# %% ../nbs/06_training.ipynb #d4c173c7
+# %% ../nbs/06_training.ipynb #c8603c7b
 TRAIN_PRESETS = {
     'gpt-10m':     dict(),   # the defaults: nanoGPT's Shakespeare run
     'cpu':         dict(batch_size=24, max_iters=2000, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50,
@@ -93,7 +93,7 @@ def train_config(preset:str='gpt-10m', **overrides) -> TrainConfig:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(TRAIN_PRESETS)}.")
     return TrainConfig(**{**TRAIN_PRESETS[preset], **overrides})
 
-# %% ../nbs/06_training.ipynb #1c5f0857
+# %% ../nbs/06_training.ipynb #542fc295
 def get_lr(it:int, cfg:TrainConfig) -> float:
     "Learning rate at step `it`: linear warmup, then cosine decay to `min_lr`, then constant."
     decay_iters = cfg.lr_decay_iters or cfg.max_iters
@@ -103,7 +103,7 @@ def get_lr(it:int, cfg:TrainConfig) -> float:
     coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))                             # 1 -> 0
     return cfg.min_lr + coeff * (cfg.learning_rate - cfg.min_lr)
 
-# %% ../nbs/06_training.ipynb #c83620e4
+# %% ../nbs/06_training.ipynb #2ba10fc4
 def adamw(model:nn.Module, cfg:TrainConfig) -> torch.optim.AdamW:
     "AdamW with weight decay on ≥2-d parameters only, fused where supported."
     params = [p for p in model.parameters() if p.requires_grad]
@@ -114,7 +114,7 @@ def adamw(model:nn.Module, cfg:TrainConfig) -> torch.optim.AdamW:
     except (RuntimeError, TypeError, ValueError):   # older PyTorch, or fused not available on this device
         return torch.optim.AdamW(groups, **kw)
 
-# %% ../nbs/06_training.ipynb #0f62c8c5
+# %% ../nbs/06_training.ipynb #b4226eac
 def orthogonalize(G:torch.Tensor, steps:int=5) -> torch.Tensor:
     "Approximately U Vᵀ (G = U S Vᵀ) for each matrix in G (..., m, n), by quintic Newton–Schulz iterations."
     a, b, c = 3.4445, -4.7750, 2.0315
@@ -127,7 +127,7 @@ def orthogonalize(G:torch.Tensor, steps:int=5) -> torch.Tensor:
         X = torch.baddbmm(X, B, X, beta=a) if A.dim() == 3 else a * X + B @ X   # a·X + (b·A + c·A²)·X
     return X.mT if tall else X
 
-# %% ../nbs/06_training.ipynb #c609d5f3
+# %% ../nbs/06_training.ipynb #941cf981
 class Muon(torch.optim.Optimizer):
     "Muon for param groups with muon=True (2-d matrices), AdamW for the others."
     def __init__(self, param_groups, lr:float, betas=(0.9, 0.99), momentum:float=0.95, eps:float=1e-8, ns_steps:int=5):
@@ -160,7 +160,7 @@ class Muon(torch.optim.Optimizer):
                 scale = lr * max(1, shape[0] / shape[1]) ** 0.5               # same RMS step for tall matrices
                 for (p, _), u in zip(items, updates): p.mul_(1 - lr * wd).add_(u, alpha=-scale)
 
-# %% ../nbs/06_training.ipynb #aaf0e601
+# %% ../nbs/06_training.ipynb #3a7a7e33
 def configure_optimizer(model:nn.Module, cfg:TrainConfig, device_type:str='cpu') -> torch.optim.Optimizer:
     "AdamW with weight decay on ≥2-d parameters only (fused where supported), or Muon for the blocks' matrices."
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -173,7 +173,7 @@ def configure_optimizer(model:nn.Module, cfg:TrainConfig, device_type:str='cpu')
         return Muon(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
     return adamw(model, cfg)
 
-# %% ../nbs/06_training.ipynb #5b57cc1e
+# %% ../nbs/06_training.ipynb #ba5c3ae4
 def resolve_device(device:str='auto') -> torch.device:
     "'auto' → CUDA if available, else CPU."
     if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -217,7 +217,7 @@ def make_scaler(precision:str, device='cuda'):
     if hasattr(torch, 'amp') and hasattr(torch.amp, 'GradScaler'): return torch.amp.GradScaler('cuda', enabled=enabled)
     return torch.cuda.amp.GradScaler(enabled=enabled)   # PyTorch < 2.3
 
-# %% ../nbs/06_training.ipynb #149987fd
+# %% ../nbs/06_training.ipynb #5e193d2b
 CHECKPOINT_FORMAT = 'gpt_course.checkpoint.v1'
 
 class CheckpointError(ValueError):
@@ -274,7 +274,7 @@ def model_from_checkpoint(path, device='cpu'):
     model.load_state_dict(ckpt['model'])
     return model.to(device).eval(), CharTokenizer(ckpt['vocab'])
 
-# %% ../nbs/06_training.ipynb #d68ec0b4
+# %% ../nbs/06_training.ipynb #43ab1e7b
 def maybe_compile(model:nn.Module, enabled:bool, example:tuple, ctx=None) -> nn.Module:
     "`torch.compile(model)` if `enabled` and a trial step on `example` (x, y) works; else `model`, with a warning."
     if not enabled: return model
@@ -290,7 +290,7 @@ def maybe_compile(model:nn.Module, enabled:bool, example:tuple, ctx=None) -> nn.
         warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); training without it.")
         return model
 
-# %% ../nbs/06_training.ipynb #3e414ddc
+# %% ../nbs/06_training.ipynb #0d2d3f4f
 def accumulate_gradients(model:nn.Module, data:torch.Tensor, block_size:int, cfg:TrainConfig, device, ctx, scaler,
                          generator:torch.Generator) -> torch.Tensor:
     "Backpropagate `cfg.grad_accum` micro-batches of `cfg.batch_size`; return their mean loss (a 0-d tensor)."
@@ -311,7 +311,7 @@ def optimizer_step(model:nn.Module, optimizer:torch.optim.Optimizer, scaler, gra
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
 
-# %% ../nbs/06_training.ipynb #e4cf9d7f
+# %% ../nbs/06_training.ipynb #706c995d
 @dataclass
 class TrainResult:
     "What `train` returns."
@@ -338,7 +338,7 @@ class _StopOnSigint:
     def __exit__(self, *exc):
         if self.prev is not None: signal.signal(signal.SIGINT, self.prev)
 
-# %% ../nbs/06_training.ipynb #ea509500
+# %% ../nbs/06_training.ipynb #fe2f536f
 def train(model_config:GPTConfig,     # the model to build (vocab_size must match the tokenizer)
           cfg:TrainConfig,            # how to train it
           splits:TextSplits,          # tokenizer, train and validation data
@@ -430,7 +430,7 @@ def train(model_config:GPTConfig,     # the model to build (vocab_size must matc
     return TrainResult(model.eval(), splits.tokenizer, step, best_val, last_eval, interrupted, elapsed,
                        (step - start_step) * tokens_per_step / max(elapsed, 1e-9), out)
 
-# %% ../nbs/06_training.ipynb #e4f99e6b
+# %% ../nbs/06_training.ipynb #edbdc052
 def read_metrics(path) -> list:
     "The records of a metrics.jsonl file (a folder is read as folder/metrics.jsonl)."
     path = Path(path)

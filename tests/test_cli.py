@@ -1,5 +1,5 @@
 """The installed `gpt-course` command, end to end, as a user runs it."""
-import os, subprocess, sys, shutil
+import os, subprocess, shutil
 import pytest
 
 def gpt_course(*args, check=True):

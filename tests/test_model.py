@@ -1,7 +1,7 @@
 import math, pytest, torch
 from gpt_course.attention import Head
 from gpt_course.multihead import GPTConfig, MultiHeadAttention, CausalSelfAttention
-from gpt_course.blocks import Block, LayerNorm
+from gpt_course.blocks import LayerNorm
 from gpt_course.model import GPT, gpt_config, MODEL_PRESETS
 
 @pytest.mark.parametrize('kw,msg', [(dict(n_embd=100, n_head=6), 'divisible'), (dict(n_layer=0), 'n_layer'),

@@ -1,5 +1,5 @@
 """Training: exact resume, NaN stop, Ctrl-C, checkpoint safety, precision choice, compile fallback."""
-import os, signal, warnings
+import os, signal
 import pytest, torch
 import gpt_course.training as training
 from gpt_course.model import gpt_config
@@ -57,7 +57,7 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
     with pytest.raises(CheckpointError, match='evil.pt'): load_checkpoint(tmp_path/'evil.pt')
 
 def test_checkpoint_has_everything_and_no_compile_prefix(splits, tmp_path):
-    res = _run(splits, tmp_path, max_iters=10)
+    _run(splits, tmp_path, max_iters=10)
     ck = load_checkpoint(tmp_path/'last.pt')
     assert {'model', 'optimizer', 'scaler', 'iter', 'best_val_loss', 'model_config', 'train_config', 'vocab', 'rng'} <= set(ck)
     assert {'torch', 'python', 'numpy', 'batch'} <= set(ck['rng'])

@@ -8,7 +8,7 @@
 Each measurement runs in its own child process, which reports its own peak memory (max RSS). Data comes from
 $GPT_COURSE_DATA (or the cache); on a GPU machine add --device cuda to train-10m and sampling.
 """
-import argparse, json, os, resource, subprocess, sys, time
+import argparse, json, resource, subprocess, sys, time
 
 def child(kind:str, opts:dict) -> dict:
     "Run one measurement in a fresh Python process; return its JSON result plus its peak RSS."

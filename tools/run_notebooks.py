@@ -8,7 +8,7 @@ skipped here the same way: `#| eval: false` and cells carrying a flag from setti
     python tools/run_notebooks.py nbs/02_*.ipynb  # some of them
     python tools/run_notebooks.py --write         # also save the outputs (plots) into the notebooks
 """
-import argparse, configparser, os, re, sys, time
+import argparse, configparser, os, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import nbformat
