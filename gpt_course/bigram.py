@@ -6,8 +6,6 @@
 __all__ = ['BigramLanguageModel', 'estimate_loss', 'train_quick']
 
 # %% ../nbs/01_bigram.ipynb #cd5c227a
-from contextlib import nullcontext
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -49,9 +47,8 @@ def estimate_loss(model:nn.Module,
                   eval_iters:int=200, # batches averaged per split
                   device='cpu',
                   seed:int=0,         # evaluation batches come from their own generator
-                  ctx=None,           # e.g. an autocast context for mixed precision
                  ) -> dict:
-    "Mean loss over `eval_iters` random batches of each split, in eval mode."
+    "Mean loss over `eval_iters` random batches of each split, in eval mode (for mixed precision, call it inside autocast)."
     was_training = model.training
     model.eval()
     out = {}
@@ -60,7 +57,7 @@ def estimate_loss(model:nn.Module,
         losses = torch.zeros(eval_iters, device=device)
         for k in range(eval_iters):
             x, y = get_batch(data, block_size, batch_size, device, generator=g)
-            with ctx or nullcontext(): _, loss = model(x, y)
+            _, loss = model(x, y)
             losses[k] = loss.float()
         out[name] = losses.mean().item()
     model.train(was_training)

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .multihead import GPTConfig, CausalSelfAttention
+from .multihead import CausalSelfAttention
 
 # %% ../nbs/04_blocks.ipynb #cece0b7e
 class FeedForward(nn.Module):
@@ -38,14 +38,14 @@ class LayerNorm(nn.Module):
 # %% ../nbs/04_blocks.ipynb #6764362e
 class Block(nn.Module):
     "Transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."
-    def __init__(self, config:GPTConfig):
+    def __init__(self, n_embd:int, n_head:int, dropout:float=0.0, bias:bool=True, layer_idx:int=0):
         super().__init__()
-        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
-        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = FeedForward(config.n_embd, config.dropout, config.bias)
+        self.ln_1 = LayerNorm(n_embd, bias=bias)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout, bias, layer_idx)
+        self.ln_2 = LayerNorm(n_embd, bias=bias)
+        self.mlp = FeedForward(n_embd, dropout, bias)
 
-    def forward(self, x):                  # (B, T, C)
-        x = x + self.attn(self.ln_1(x))    # communicate between positions
-        x = x + self.mlp(self.ln_2(x))     # compute within each position
-        return x                           # (B, T, C)
+    def forward(self, x, kv_cache=None):             # (B, T, C)
+        x = x + self.attn(self.ln_1(x), kv_cache)    # communicate between positions
+        x = x + self.mlp(self.ln_2(x))               # compute within each position
+        return x                                     # (B, T, C)

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['SHAKESPEARE_URL', 'SHAKESPEARE_MD5', 'DATA_ENV', 'FILE_NAME', 'md5sum', 'cache_dir', 'download', 'find_text_file',
-           'load_text', 'CharTokenizer', 'train_val_split', 'get_batch', 'TextSplits', 'load_splits']
+           'load_text', 'CharTokenizer', 'train_val_split', 'get_batch', 'TextSplits', 'load_splits', 'mps_available',
+           'resolve_device', 'synchronize']
 
 # %% ../nbs/00_data.ipynb #4615e0c5
 import hashlib, json, os, tempfile, urllib.request
@@ -164,3 +165,37 @@ def load_splits(path=None, val_frac:float=0.1) -> TextSplits:
     text = load_text(path)
     tok = CharTokenizer.from_text(text)
     return TextSplits(tok, *train_val_split(torch.tensor(tok.encode(text), dtype=torch.long), val_frac))
+
+# %% ../nbs/00_data.ipynb #8a1bf2cb
+def mps_available() -> bool:
+    "True if PyTorch can use Apple's Metal GPU (MPS) here."
+    mps = getattr(torch.backends, 'mps', None)
+    return bool(mps is not None and mps.is_available())
+
+def resolve_device(device:str='auto') -> torch.device:
+    "'auto' → CUDA if available, else Apple's MPS, else CPU; a named device is checked to exist here."
+    if device == 'auto':
+        if torch.cuda.is_available(): return torch.device('cuda')
+        return torch.device('mps' if mps_available() else 'cpu')
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not a device name; use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps'.") from None
+    if d.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but no CUDA GPU is available here; use 'auto' or 'cpu'.")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA GPU(s); "
+                             f"use 'cuda:0' ... 'cuda:{torch.cuda.device_count() - 1}'.")
+    elif d.type == 'mps':
+        if not mps_available():
+            raise ValueError(f"device={device!r} but Apple's MPS backend is not available here "
+                             "(it needs a Mac with macOS 12.3 or later); use 'auto' or 'cpu'.")
+    elif d.type != 'cpu':
+        raise ValueError(f"device={device!r}: the course runs on 'cpu', 'cuda' or 'mps'.")
+    return d
+
+def synchronize(device):
+    "Wait for queued GPU work on `device` to finish (GPUs run asynchronously); a no-op on the CPU. Call it before reading a timer."
+    d = torch.device(device)
+    if d.type == 'cuda': torch.cuda.synchronize(d)
+    elif d.type == 'mps': torch.mps.synchronize()

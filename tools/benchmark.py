@@ -19,8 +19,9 @@ def child(kind:str, opts:dict) -> dict:
 def run_child(kind:str, opts:dict):
     import torch
     from gpt_course.data import load_splits
-    from gpt_course.model import GPT, gpt_config
-    from gpt_course.training import train, train_config, autocast_context, choose_precision, resolve_device
+    from gpt_course.data import resolve_device
+    from gpt_course.model import GPT
+    from gpt_course.training import gpt_config, train, train_config, autocast_context, choose_precision
     from gpt_course.bigram import estimate_loss
     splits = load_splits()
     if kind == 'train':   # a whole run through `train`, then the val loss over 200 batches
@@ -32,7 +33,7 @@ def run_child(kind:str, opts:dict):
         wall = time.perf_counter() - t0
         dev = resolve_device(tcfg.device)
         ctx = autocast_context(dev, choose_precision(dev, tcfg.precision))
-        val200 = estimate_loss(res.model, {'val': splits.val}, mcfg.block_size, tcfg.batch_size, 200, dev, ctx=ctx)['val']
+        with ctx: val200 = estimate_loss(res.model, {'val': splits.val}, mcfg.block_size, tcfg.batch_size, 200, dev)['val']
         return dict(preset=opts['preset'], params=res.model.num_params(), steps=res.iters, train_s=res.elapsed,
                     wall_s=wall, tokens_per_sec=res.tokens_per_sec, val200=val200)
     if kind == 'steps':   # timed training steps of a config (the code path `train` uses)
