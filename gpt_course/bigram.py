@@ -45,10 +45,11 @@ def estimate_loss(model:nn.Module,
                   block_size:int,
                   batch_size:int,
                   eval_iters:int=200, # batches averaged per split
-                  device='cpu',
+                  device=None,        # where batches go; None: the model's device
                   seed:int=0,         # evaluation batches come from their own generator
                  ) -> dict:
     "Mean loss over `eval_iters` random batches of each split, in eval mode (for mixed precision, call it inside autocast)."
+    device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = {}
@@ -65,8 +66,9 @@ def estimate_loss(model:nn.Module,
 
 # %% ../nbs/01_bigram.ipynb #429167ea
 def train_quick(model:nn.Module, data:torch.Tensor, block_size:int, batch_size:int, steps:int,
-                lr:float=1e-3, generator:torch.Generator=None, device='cpu') -> list:
-    "The lecture's minimal training loop with AdamW; returns the loss of every step."
+                lr:float=1e-3, generator:torch.Generator=None, device=None) -> list:
+    "The lecture's minimal training loop with AdamW; returns the loss of every step. Batches go to `device` (None: the model's)."
+    device = device or next(model.parameters()).device
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     losses = []
     for _ in range(steps):

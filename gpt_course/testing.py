@@ -23,7 +23,7 @@ def test_eq(a, b):
         assert len(a) == len(b), f"lengths differ: {len(a)} != {len(b)}"
         for x, y in zip(a, b): test_eq(x, y)
     elif torch.is_tensor(a) or torch.is_tensor(b):
-        a, b = torch.as_tensor(_host(a)), torch.as_tensor(_host(b))
+        a, b = torch.as_tensor(_host(a), device='cpu'), torch.as_tensor(_host(b), device='cpu')
         assert a.shape == b.shape and bool((a == b).all()), f"not equal:\n{a}\n{b}"
     else: assert a == b, f"{a!r} != {b!r}"
 
@@ -33,7 +33,7 @@ def test_close(a, b, eps:float=1e-5):
         assert len(a) == len(b), f"lengths differ: {len(a)} != {len(b)}"
         for x, y in zip(a, b): test_close(x, y, eps)
     elif torch.is_tensor(a) or torch.is_tensor(b):
-        a, b = torch.as_tensor(_host(a)), torch.as_tensor(_host(b))
+        a, b = torch.as_tensor(_host(a), device='cpu'), torch.as_tensor(_host(b), device='cpu')
         assert a.shape == b.shape or a.numel() == 1 or b.numel() == 1, f"shapes differ: {tuple(a.shape)} != {tuple(b.shape)}"
         diff = (a.double() - b.double()).abs().max().item()
         assert diff < eps, f"max difference {diff:.3g} is not below {eps}"

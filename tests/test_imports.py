@@ -32,3 +32,28 @@ def test_sampling_does_not_need_the_training_module():
             "assert not bad, bad")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+def test_notebooks_need_only_the_runtime_install():
+    """A learner's `pip install .` (or the Colab cell) runs every lesson: notebooks import only the standard library,
+    the runtime requirements, and the extras their own install cell names."""
+    import ast, json, configparser, re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    cfg = configparser.ConfigParser(); cfg.read(root/'settings.ini')
+    dist = lambda reqs: {re.split(r'[<>=\[ ]', r)[0].replace('-', '_').lower() for r in reqs.split()}
+    runtime = dist(cfg['DEFAULT']['requirements']) | {'gpt_course', 'ipython'}
+    extras = {'gpt2': dist(cfg['DEFAULT'].get('gpt2_requirements', ''))}
+    for nb in sorted((root/'nbs').glob('*.ipynb')):
+        cells = [''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+        allowed = set(runtime)
+        for extra, mods in extras.items():
+            if any(f'gpt_course[{extra}]' in c for c in cells[:2]): allowed |= mods
+        for src in cells:
+            src = '\n'.join(l[:len(l) - len(l.lstrip())] + 'pass' if l.lstrip().startswith(('%', '!')) else l for l in src.splitlines())
+            for node in ast.walk(ast.parse(src)):
+                mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                        [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+                for m in mods:
+                    top = m.split('.')[0].lower()
+                    assert top in sys.stdlib_module_names or top in allowed, \
+                        f"{nb.name} imports {m}, which `pip install .` does not install (add it to the runtime or an extra)"
