@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: notebooks and package in sync, README in sync, nbdev_test, the notebooks in a real
-# Jupyter kernel, and pytest. The data comes from $GPT_COURSE_DATA (default ../shared/data); no network.
+# Every test: notebooks and package in sync, README in sync, the static device check, nbdev_test (every notebook,
+# in-process), and pytest. The data comes from $GPT_COURSE_DATA (default ../shared/data); no network.
+# `bash tools/test.sh --kernel` also runs every notebook in a real Jupyter kernel, as a learner would.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${GPT_COURSE_DATA:=../shared/data/tinyshakespeare.txt}"
@@ -28,11 +29,16 @@ fi
 echo "== README.md matches nbs/index.ipynb"
 python tools/make_readme.py --check
 
+echo "== device check: every tensor made on a device, no device-specific asserts (tools/check_devices.py)"
+python tools/check_devices.py
+
 echo "== nbdev_test (execnb, in-process)"
 t=$SECONDS; OMP_NUM_THREADS=1 nbdev_test --n_workers 2; echo "nbdev_test: $((SECONDS - t)) s"
 
-echo "== notebooks in a real Jupyter kernel"
-t=$SECONDS; OMP_NUM_THREADS=1 python tools/run_notebooks.py --workers 2; echo "real kernel: $((SECONDS - t)) s"
+if [ "${1:-}" = "--kernel" ]; then
+  echo "== notebooks in a real Jupyter kernel"
+  t=$SECONDS; OMP_NUM_THREADS=1 python tools/run_notebooks.py --workers 2; echo "real kernel: $((SECONDS - t)) s"
+fi
 
 echo "== pytest"
 t=$SECONDS; python -m pytest -q tests; echo "pytest: $((SECONDS - t)) s"
