@@ -16,7 +16,7 @@ Parameters and buffers created inside a module's `__init__` are exempt (they mov
 `*_like` factories (they follow their input). A line that is deliberately device-specific says so with a
 `# any device` comment, e.g. a test of `choose_precision('cpu')`, which returns the same on every machine.
 
-    python tools/check_devices.py            # every notebook in nbs/; exit status 1 and one line per finding
+    python tools/check_devices.py            # every notebook under nbs/; exit status 1 and one line per finding
 """
 import ast, json, re, sys
 from pathlib import Path
@@ -78,7 +78,7 @@ def check_notebook(path:Path) -> list:
     return out
 
 def main(paths=None) -> int:
-    paths = [Path(p) for p in paths] if paths else sorted(Path(__file__).resolve().parent.parent.glob('nbs/*.ipynb'))
+    paths = [Path(p) for p in paths] if paths else sorted(p for p in Path(__file__).resolve().parent.parent.glob('nbs/**/*.ipynb') if '.ipynb_checkpoints' not in str(p))
     found = [f for p in paths for f in check_notebook(p)]
     for f in found: print(f)
     print(f"device check: {len(paths)} notebooks, {len(found)} finding(s)")

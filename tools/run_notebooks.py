@@ -58,7 +58,7 @@ def main():
     a = p.parse_args()
     cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
     flags_skipped = set(cfg['DEFAULT'].get('tst_flags', '').split()) - set(a.flags.split())
-    nbs = a.notebooks or sorted(str(p) for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
+    nbs = a.notebooks or sorted(str(p) for p in (ROOT/'nbs').glob('**/*.ipynb') if not p.name.startswith('_') and '.ipynb_checkpoints' not in str(p))
     os.environ.setdefault('OMP_NUM_THREADS', '1' if a.workers > 1 else str(os.cpu_count()))
     t0, failed = time.perf_counter(), []
     with ProcessPoolExecutor(a.workers) as ex:
