@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .blocks import Block, LayerNorm
+from .blocks import Block, LayerNorm, GELU_APPROXIMATIONS
 
 # %% ../nbs/05_model.ipynb #ac1ceb78
 @dataclass
@@ -26,6 +26,8 @@ class GPTConfig:
     n_embd: int = 384       # width of the residual stream
     dropout: float = 0.2    # dropout probability in training
     bias: bool = True       # biases in Linear and LayerNorm layers, as in GPT-2
+    activation: str = 'gelu'  # feed-forward GELU: 'gelu' (exact) or 'gelu_tanh' (GPT-2's approximation)
+    norm_eps: float = 1e-5  # epsilon of every LayerNorm (GPT-2: 1e-5)
 
     def __post_init__(self):
         for name in ('vocab_size', 'block_size', 'n_layer', 'n_head', 'n_embd'):
@@ -39,6 +41,10 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.dropout must be a number in [0, 1), got {self.dropout!r}.")
         if not isinstance(self.bias, bool):
             raise ValueError(f"GPTConfig.bias must be True or False, got {self.bias!r}.")
+        if self.activation not in GELU_APPROXIMATIONS:
+            raise ValueError(f"GPTConfig.activation must be one of {sorted(GELU_APPROXIMATIONS)}, got {self.activation!r}.")
+        if isinstance(self.norm_eps, bool) or not isinstance(self.norm_eps, (int, float)) or not 0 < self.norm_eps < 1:
+            raise ValueError(f"GPTConfig.norm_eps must be a small positive number (GPT-2 uses 1e-5), got {self.norm_eps!r}.")
 
     @property
     def head_size(self) -> int: return self.n_embd // self.n_head
@@ -53,9 +59,10 @@ class GPT(nn.Module):
             wte=nn.Embedding(config.vocab_size, config.n_embd),    # token embedding
             wpe=nn.Embedding(config.block_size, config.n_embd),    # position embedding
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config.n_embd, config.n_head, config.dropout, config.bias, layer_idx=i)
+            h=nn.ModuleList([Block(config.n_embd, config.n_head, config.dropout, config.bias, layer_idx=i,
+                                   activation=config.activation, norm_eps=config.norm_eps)
                             for i in range(config.n_layer)]),
-            ln_f=LayerNorm(config.n_embd, bias=config.bias),
+            ln_f=LayerNorm(config.n_embd, bias=config.bias, eps=config.norm_eps),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight          # weight tying
