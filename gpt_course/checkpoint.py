@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'capture_rng_state', 'restore_rng_state', 'save_checkpoint', 'load_checkpoint',
-           'model_from_checkpoint']
+           'model_from_checkpoint', 'nonfinite_tensors', 'RunLockedError', 'pid_alive', 'RunLock',
+           'remove_stale_temporaries']
 
 # %% ../nbs/06b_checkpoint.ipynb #9a684ed0
-import os, random
+import json, os, random, re, socket, time
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,9 @@ def save_checkpoint(path, state:dict):
             torch.save({'format': CHECKPOINT_FORMAT, **state}, f)
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:   # a full disk shows up as OSError, or as RuntimeError from torch's zip writer
+        raise OSError(f"Could not write {path} ({getattr(e, 'strerror', None) or str(e).splitlines()[0][:200]}); "
+                      f"the previous {path.name}, if any, is unchanged. Free disk space (or fix the folder's permissions), then resume.") from None
     finally:
         if tmp.exists(): tmp.unlink()
 
@@ -57,8 +61,14 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     "Load a checkpoint written by `save_checkpoint` (with `weights_only=True`), or raise an error naming the file."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"No checkpoint at {path}.")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): its save was cut short. Use another checkpoint (best.pt or last.pt).")
     try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
+        if 'Unsupported global' in str(e):   # pickled classes: weights_only=True refuses to run their code
+            raise CheckpointError(f"{path} holds pickled Python objects (such as a whole model saved with torch.save(model)); "
+                                  "loading them could run code, so it is refused. Save model.state_dict() instead, "
+                                  "or use a checkpoint written by gpt-course train.") from None
         raise CheckpointError(f"Cannot read checkpoint {path}: it is truncated, corrupt or not a PyTorch file "
                               f"({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
@@ -67,8 +77,71 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     return ckpt
 
 def model_from_checkpoint(path, device='cpu'):
-    "The trained `GPT` (in eval mode) and its `CharTokenizer` from a checkpoint."
+    "The trained `GPT` (in eval mode) and its `CharTokenizer` from a checkpoint; a forged or mismatched file raises `CheckpointError`."
     ckpt = load_checkpoint(path, map_location=device)
-    model = GPT(GPTConfig(**ckpt['model_config']))
-    model.load_state_dict(ckpt['model'])
-    return model.to(device).eval(), CharTokenizer(ckpt['vocab'])
+    def bad(why): raise CheckpointError(f"{path} is not a usable gpt_course checkpoint: {why}. "
+                                        "Use a checkpoint written by gpt-course train (best.pt or last.pt).")
+    if missing := [k for k in ('model', 'model_config', 'vocab') if k not in ckpt]: bad(f"it lacks {', '.join(missing)}")
+    try: cfg, tok = GPTConfig(**ckpt['model_config']), CharTokenizer(ckpt['vocab'])
+    except (TypeError, ValueError) as e: bad(f"its model_config or vocabulary is invalid ({e})")
+    if tok.vocab_size != cfg.vocab_size: bad(f"its vocabulary has {tok.vocab_size} characters but its model expects {cfg.vocab_size}")
+    model = GPT(cfg)
+    try: model.load_state_dict(ckpt['model'])
+    except (RuntimeError, TypeError, AttributeError) as e:
+        bad("its weights do not fit its model_config (" + ' '.join(str(e).split())[:300] + ')')
+    return model.to(device).eval(), tok
+
+
+# %% ../nbs/06b_checkpoint.ipynb #10ed37a2
+def nonfinite_tensors(state, prefix:str='') -> list:
+    "Names of the floating-point tensors in a nested dict/list `state` that hold a NaN or an infinity."
+    if torch.is_tensor(state):
+        return [prefix] if state.is_floating_point() and not torch.isfinite(state).all() else []
+    items = state.items() if isinstance(state, dict) else enumerate(state) if isinstance(state, (list, tuple)) else []
+    return [name for k, v in items for name in nonfinite_tensors(v, f'{prefix}.{k}' if prefix else str(k))]
+
+# %% ../nbs/06b_checkpoint.ipynb #40a537e4
+class RunLockedError(ValueError):
+    "Another live process is training into the same folder."
+
+def pid_alive(pid:int) -> bool:
+    "True if a process with id `pid` runs on this machine."
+    try: os.kill(pid, 0)                # signal 0: only checks that the process exists
+    except ProcessLookupError: return False
+    except PermissionError: return True  # it exists, but belongs to another user
+    except OSError: return False
+    return True
+
+class RunLock:
+    "Hold `folder`/train.lock while training: a second run is refused; the lock of a dead process is taken over."
+    def __init__(self, folder): self.path = Path(folder)/'train.lock'
+
+    def _stale(self) -> bool:
+        try: owner = json.loads(self.path.read_text())
+        except FileNotFoundError: return True
+        except (OSError, ValueError):   # being written this instant, or left empty by a kill: stale once old
+            return time.time() - self.path.stat().st_mtime > 10
+        return owner.get('host') == socket.gethostname() and not pid_alive(owner.get('pid', -1))
+
+    def __enter__(self):
+        for _ in range(3):
+            try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if self._stale(): self.path.unlink(missing_ok=True); continue
+                break
+            with os.fdopen(fd, 'w') as f: json.dump({'pid': os.getpid(), 'host': socket.gethostname()}, f)
+            return self
+        try: owner = self.path.read_text()
+        except OSError: owner = '?'
+        raise RunLockedError(f"{self.path.parent} is in use by another training run ({self.path.name}: {owner}). "
+                             f"Wait for it to finish or train into another folder (--out). "
+                             f"If that run is gone for good (another machine sharing the folder), delete {self.path}.")
+
+    def __exit__(self, *exc): self.path.unlink(missing_ok=True)
+
+# %% ../nbs/06b_checkpoint.ipynb #d55d6510
+def remove_stale_temporaries(folder) -> list:
+    "Delete the temporary files of saves cut short by a kill (`.NAME.PID.tmp`); call it only while holding the folder's `RunLock`."
+    gone = sorted(p.name for p in Path(folder).glob('.*.tmp') if re.fullmatch(r'\..+\.\d+\.tmp', p.name))
+    for name in gone: (Path(folder)/name).unlink(missing_ok=True)
+    return gone

@@ -76,8 +76,16 @@ def find_text_file(path=None) -> Path:
         ) from e
 
 def load_text(path=None) -> str:
-    "The training text: from `path`, `$GPT_COURSE_DATA`, the user cache, or a verified download."
-    return find_text_file(path).read_text(encoding='utf-8')
+    "The training text: from `path`, `$GPT_COURSE_DATA`, the user cache, or a verified download; `ValueError` if empty or not UTF-8."
+    p = find_text_file(path)
+    raw = p.read_bytes()
+    if not raw: raise ValueError(f"{p} is empty: there is nothing to train on. Use a text file with some text in it.")
+    try: text = raw.decode('utf-8')
+    except UnicodeDecodeError as e:
+        kind = 'a binary file, not text' if b'\x00' in raw[:8192] else 'not UTF-8 text'
+        raise ValueError(f"{p} is {kind}: byte {e.start} (0x{raw[e.start]:02x}) is not valid UTF-8 ({e.reason}). "
+                         "Use a UTF-8 text file (convert one with e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`).") from None
+    return text.replace('\r\n', '\n').replace('\r', '\n')    # universal newlines, as open() in text mode reads them
 
 # %% ../nbs/00_data.ipynb #d0e69abb
 class CharTokenizer:
@@ -121,8 +129,11 @@ class CharTokenizer:
         Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False))
     @classmethod
     def load(cls, path):
-        "Read a tokenizer written by `save`."
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        "Read a tokenizer written by `save`; `ValueError` naming the file if it is not one."
+        try: return cls.from_dict(json.loads(Path(path).read_text(encoding='utf-8')))
+        except (ValueError, TypeError, KeyError) as e:   # bad JSON (a ValueError), or JSON of another shape
+            raise ValueError(f"{path} is not a tokenizer file written by CharTokenizer.save ({type(e).__name__}: {e}); "
+                             'expected JSON like {"chars": ["a", "b"]}.') from None
 
     def __repr__(self): return f"CharTokenizer(vocab_size={self.vocab_size})"
 

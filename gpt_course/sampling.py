@@ -30,8 +30,8 @@ def top_p_filter(logits:torch.Tensor, p:float) -> torch.Tensor:
 # %% ../nbs/07_sampling.ipynb #a39dd294
 def check_sampling_args(temperature:float=1.0, top_k:int=None, top_p:float=None, max_new_tokens:int=0):
     "Raise `ValueError` naming the first invalid sampling setting."
-    if not (isinstance(temperature, (int, float)) and temperature >= 0):
-        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature!r}.")
+    if not (isinstance(temperature, (int, float)) and 0 <= temperature < float('inf')):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}.")
     if top_k is not None and not (isinstance(top_k, int) and top_k >= 1):
         raise ValueError(f"top_k must be an integer >= 1 (or None for no limit), got {top_k!r}.")
     if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
@@ -47,7 +47,8 @@ def sample_next(logits:torch.Tensor,        # (B, V) logits of the next token
                ) -> torch.Tensor:
     "Next token ids (B, 1) drawn from `logits` after temperature, top-k and top-p."
     if temperature == 0: return logits.argmax(dim=-1, keepdim=True)            # (B, 1)
-    logits = logits.float() / temperature
+    logits = logits.float()
+    logits = (logits - logits.amax(dim=-1, keepdim=True)) / temperature        # max 0 first: a tiny temperature gives -inf, never NaN
     if top_k is not None: logits = top_k_filter(logits, top_k)
     if top_p is not None: logits = top_p_filter(logits, top_p)
     probs = F.softmax(logits, dim=-1)                                           # (B, V)
@@ -74,6 +75,12 @@ def stream(model:GPT,
     check_sampling_args(temperature, top_k, top_p, max_new_tokens)
     if idx.dim() != 2 or idx.shape[1] == 0:
         raise ValueError(f"idx must be a (batch, time) tensor with at least one token, got shape {tuple(idx.shape)}.")
+    if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
+        raise ValueError(f"idx must hold integer token ids, got dtype {idx.dtype}; build it with torch.tensor(ids) from tok.encode(...).")
+    V = model.config.vocab_size
+    if (idx < 0).any() or (idx >= V).any():
+        raise ValueError(f"idx holds token ids outside 0..{V - 1} (the model's vocabulary), e.g. {idx[(idx < 0) | (idx >= V)][0].item()}.")
+    idx = idx.long()
     was_training = model.training
     model.eval()
     bs = model.config.block_size

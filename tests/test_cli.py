@@ -32,7 +32,7 @@ def test_bad_input_is_a_clear_error(tmp_path):
 
 def test_missing_data_is_a_clear_error(tmp_path):
     r = gpt_course('train', '--preset', 'tiny', '--data', str(tmp_path/'nope.txt'), check=False)
-    assert r.returncode == 1 and 'nope.txt' in r.stderr and 'Traceback' not in r.stderr
+    assert r.returncode == 2 and 'nope.txt' in r.stderr and 'Traceback' not in r.stderr
 
 def test_estimate():
     r = gpt_course('estimate', '--preset', 'gpt-10m', '--max-iters', '12000', '--device-name', 'T4')
