@@ -155,8 +155,8 @@ def get_batch(data:torch.Tensor,  # 1-d tensor of token ids
     if len(data) < block_size + 1:
         raise ValueError(f"The data has {len(data)} tokens; a batch with block_size={block_size} "
                          f"needs at least {block_size + 1}. Use more text or a smaller block_size.")
-    ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
-    pos = ix[:, None] + torch.arange(block_size + 1)                                # (B, T+1)
+    ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator, device='cpu')  # (B,), drawn on the host
+    pos = ix[:, None] + torch.arange(block_size + 1, device='cpu')                  # (B, T+1)
     chunk = data[pos]                                                               # (B, T+1)
     x, y = chunk[:, :-1].contiguous(), chunk[:, 1:].contiguous()                    # (B, T), (B, T)
     if torch.device(device).type == 'cuda':
@@ -175,7 +175,7 @@ def load_splits(path=None, val_frac:float=0.1) -> TextSplits:
     "Load the text (see `load_text`), build its tokenizer, encode and split it."
     text = load_text(path)
     tok = CharTokenizer.from_text(text)
-    return TextSplits(tok, *train_val_split(torch.tensor(tok.encode(text), dtype=torch.long), val_frac))
+    return TextSplits(tok, *train_val_split(torch.tensor(tok.encode(text), dtype=torch.long, device='cpu'), val_frac))
 
 # %% ../nbs/00_data.ipynb #8a1bf2cb
 def mps_available() -> bool:

@@ -41,7 +41,7 @@ def test_notebooks_need_only_the_runtime_install():
     root = Path(__file__).resolve().parent.parent
     cfg = configparser.ConfigParser(); cfg.read(root/'settings.ini')
     dist = lambda reqs: {re.split(r'[<>=\[ ]', r)[0].replace('-', '_').lower() for r in reqs.split()}
-    runtime = dist(cfg['DEFAULT']['requirements']) | {'gpt_course', 'ipython'}
+    runtime = dist(cfg['DEFAULT']['requirements']) | {'gpt_course', 'ipython', 'google'}   # google: google.colab, Colab-only cells
     extras = {'gpt2': dist(cfg['DEFAULT'].get('gpt2_requirements', ''))}
     for nb in sorted((root/'nbs').glob('**/*.ipynb')):
         cells = [''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
