@@ -18,6 +18,7 @@ from .checkpoint import CheckpointError, model_from_checkpoint
 from .training import (PRESETS, TrainConfig, check_out_dir, check_splits, choose_precision, gpt_config, plot_metrics,
                                  train, train_config)
 from .sampling import check_sampling_args, stream
+from .distributed import DataParallel, launched_by_torchrun
 from .estimate import DEVICE_PEAKS, count_params, flops_per_token, measure_throughput, predict_time, step_time_on
 
 # %% ../nbs/09_cli.ipynb #bff9ed0d
@@ -73,8 +74,18 @@ def resume_command(argv:list) -> str:
     return shlex.join(['gpt-course', *argv, *([] if '--resume' in argv else ['--resume'])])
 
 def cmd_train(args, parser) -> int:
-    try: device = resolve_device(getattr(args, 'device', 'auto'))
-    except ValueError as e: parser.error(f"--device: {e}")
+    rep = None                                   # under torchrun: one of N data-parallel processes (lesson 06d)
+    try:
+        if launched_by_torchrun(): rep = DataParallel(getattr(args, 'device', 'auto')); device = rep.device
+        else: device = resolve_device(getattr(args, 'device', 'auto'))
+    except (ValueError, RuntimeError) as e: parser.error(f"--device: {e}")
+    try: return _train_command(args, parser, device, rep)
+    finally:
+        if rep is not None: rep.close()
+
+def _train_command(args, parser, device, rep) -> int:
+    main = rep is None or rep.is_main            # rank 0 alone prints, plots and samples
+    say = print if main else (lambda *a, **k: None)
     preset = args.preset or ('gpt-10m' if device.type == 'cuda' else 'cpu')
     try: splits = load_splits(args.data)
     except (FileNotFoundError, ValueError) as e: parser.error(f"--data: {e}")
@@ -92,6 +103,16 @@ def cmd_train(args, parser) -> int:
     if args.sample_chars > 0 and '\n' not in splits.tokenizer.stoi:
         parser.error(f"--data {find_text_file(args.data)}: the text has no newline, the character the sample after training starts from: "
                      "add one, or pass --sample-chars 0.")
+    if rep is not None:
+        say(f"preset {preset} | {count_params(mcfg)/1e6:.2f}M parameters | {rep.world_size} processes ({rep.backend}) on {device} | "
+            f"precision {precision} | {tcfg.max_iters} steps of {tcfg.batch_size * tcfg.grad_accum * rep.world_size * mcfg.block_size:,} tokens", flush=True)
+        res = train(mcfg, tcfg, splits, resume=args.resume, overwrite=args.overwrite, replicas=rep, progress=main)
+        say(f"{res.iters} steps in {_fmt_time(res.elapsed)} ({res.tokens_per_sec:,.0f} tokens/s over {rep.world_size} processes); "
+            f"final val loss {res.last_eval.get('val', float('nan')):.4f}, best {res.best_val_loss:.4f}; checkpoints in {res.out_dir}/")
+        if res.interrupted:
+            say(f"Interrupted. Continue with the same torchrun command and --resume.", flush=True)
+            return 128 + res.stop_signal
+        return 0
     b = measure_throughput(mcfg, tcfg, splits.train, steps=2, warmup=1, eval_batches=1)
     print(f"preset {preset} | {count_params(mcfg)/1e6:.2f}M parameters | device {device} | precision {precision} | "
           f"{tcfg.max_iters} steps of {tcfg.batch_size * tcfg.grad_accum * mcfg.block_size:,} tokens | "
@@ -232,3 +253,6 @@ def main(argv=None) -> int:
         return 2
     finally:
         if main_thread: signal.signal(signal.SIGTERM, prev)
+
+if __name__ == '__main__' and '__file__' in globals():   # `python -m gpt_course.cli` (how torchrun starts it), not a notebook
+    sys.exit(main())

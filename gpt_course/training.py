@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['PRECISIONS', 'PRESETS', 'RUN_FILES', 'TrainConfig', 'gpt_config', 'train_config', 'get_lr', 'configure_optimizer',
            'cpu_has_native_bf16', 'choose_precision', 'autocast_context', 'make_scaler', 'maybe_compile',
-           'accumulate_gradients', 'optimizer_step', 'TrainResult', 'RunExistsError', 'check_out_dir', 'check_splits',
-           'trim_metrics', 'divergence_message', 'train', 'read_metrics', 'plot_metrics']
+           'SingleProcess', 'accumulate_gradients', 'optimizer_step', 'TrainResult', 'RunExistsError', 'check_out_dir',
+           'check_splits', 'trim_metrics', 'divergence_message', 'train', 'read_metrics', 'plot_metrics']
 
 # %% ../nbs/06c_training.ipynb #1c3671f6
 import json, math, os, random, signal, threading, time, warnings
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Optional
@@ -190,14 +190,28 @@ def maybe_compile(model:nn.Module, enabled:bool, example:tuple, ctx=None) -> nn.
         return model
 
 # %% ../nbs/06c_training.ipynb #0d2d3f4f
+class SingleProcess:
+    "How `train` runs in one process. `DataParallel` (lesson 06d) answers the same questions for N processes."
+    rank, world_size, is_main, device = 0, 1, True, None      # device None: TrainConfig.device decides
+    def wrap(self, model): return model                        # DDP wraps the model; one process needs nothing
+    def no_sync(self, model, last:bool): return nullcontext()  # DDP skips the all-reduce on all but the last micro-batch
+    def my_slice(self, t): return t                            # this process's share of a global batch
+    def mean(self, x:float) -> float: return x                 # the mean of x over processes
+    def any(self, flag:bool) -> bool: return flag              # True if any process says so
+    def gather(self, obj) -> list: return [obj]                # obj from every process, in rank order
+    def barrier(self): pass
+
 def accumulate_gradients(model:nn.Module, data:torch.Tensor, block_size:int, cfg:TrainConfig, device, ctx, scaler,
-                         generator:torch.Generator) -> torch.Tensor:
-    "Backpropagate `cfg.grad_accum` micro-batches of `cfg.batch_size`; return their mean loss (a 0-d tensor)."
+                         generator:torch.Generator, replicas=None) -> torch.Tensor:
+    "Backpropagate `cfg.grad_accum` micro-batches of `cfg.batch_size` (per process); return their mean loss (a 0-d tensor)."
+    rep = replicas or SingleProcess()
     loss_sum = torch.zeros((), device=device)
-    for _ in range(cfg.grad_accum):
-        x, y = get_batch(data, block_size, cfg.batch_size, device, generator=generator)   # (B, T) each
-        with ctx: _, loss = model(x, y)
-        scaler.scale(loss / cfg.grad_accum).backward()
+    for i in range(cfg.grad_accum):
+        x, y = get_batch(data, block_size, cfg.batch_size * rep.world_size, device, generator=generator)  # the global batch
+        x, y = rep.my_slice(x), rep.my_slice(y)                                          # (B, T) each: this process's rows
+        with rep.no_sync(model, last=i == cfg.grad_accum - 1):
+            with ctx: _, loss = model(x, y)
+            scaler.scale(loss / cfg.grad_accum).backward()
         loss_sum += loss.detach()
     return loss_sum / cfg.grad_accum
 
@@ -305,28 +319,39 @@ def train(model_config:GPTConfig,     # the model to build (vocab_size must matc
           progress:bool=True,         # show a tqdm progress bar
           callback=None,              # called as callback(step, loss, model) after every step
           overwrite:bool=False,       # replace a run already in out_dir (else: `RunExistsError`)
+          replicas=None,              # `SingleProcess()` (None), or `DataParallel()` under torchrun (lesson 06d)
          ) -> TrainResult:
     "Train a `GPT`, checkpointing to `cfg.out_dir`; returns a `TrainResult`."
     if model_config.vocab_size != splits.tokenizer.vocab_size:
         raise ValueError(f"model_config.vocab_size={model_config.vocab_size} but the tokenizer has "
                          f"{splits.tokenizer.vocab_size} characters.")
     check_splits(splits, model_config.block_size)
-    device = resolve_device(cfg.device)
+    rep = replicas or SingleProcess()
+    device = rep.device or resolve_device(cfg.device)
     precision = choose_precision(device, cfg.precision)
     out = check_out_dir(cfg.out_dir, resume, overwrite)
-    with RunLock(out):
-        remove_stale_temporaries(out)            # left by a save that a kill cut short
-        if overwrite and not resume:
-            for name in RUN_FILES: (out/name).unlink(missing_ok=True)
-        return _train(model_config, cfg, splits, resume, progress, callback, device, precision, out)
+    rep.barrier()                                # every process has checked the folder before rank 0 changes it
+    with ExitStack() as stack:
+        failed = None
+        if rep.is_main:                          # one process owns the folder: the lock, the cleaning, the files
+            try:
+                stack.enter_context(RunLock(out))
+                remove_stale_temporaries(out)    # left by a save that a kill cut short
+                if overwrite and not resume:
+                    for name in RUN_FILES: (out/name).unlink(missing_ok=True)
+            except Exception as e: failed = e
+        if rep.any(failed is not None):          # all processes stop together, or none does
+            raise failed or RuntimeError(f"rank 0 could not take {out} for this run; see its message.")
+        return _train(model_config, cfg, splits, resume, progress, callback, device, precision, out, rep)
 
 # %% ../nbs/06c_training.ipynb #20935a11
-def _train(model_config, cfg, splits, resume, progress, callback, device, precision, out) -> TrainResult:
+def _train(model_config, cfg, splits, resume, progress, callback, device, precision, out, rep) -> TrainResult:
     "The body of `train`, run while holding the folder's lock."
     ctx, scaler = autocast_context(device, precision), make_scaler(precision, device)
     T, last = model_config.block_size, out/'last.pt'
     torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed % 2**32)
     model = GPT(model_config).to(device)
+    if rep.world_size > 1: torch.manual_seed(cfg.seed + 7919 * (rep.rank + 1))   # the same init, then each process its own dropout
     optimizer = configure_optimizer(model, cfg)
     batch_gen = torch.Generator().manual_seed(cfg.seed)
     step, best_val, last_eval, saved_step = 0, float('inf'), {}, None
@@ -350,13 +375,16 @@ def _train(model_config, cfg, splits, resume, progress, callback, device, precis
             raise CheckpointError(f"{last} does not fit this model and optimizer ({' '.join(str(e).split())[:200]}): "
                                   "resume with the optimizer it was trained with (--optimizer), or start again with --overwrite.") from None
         step, best_val, saved_step = ckpt['iter'], ckpt['best_val_loss'], ckpt['iter']
-        restore_rng_state(ckpt['rng'], batch_gen)
+        ranks = ckpt.get('rng_ranks')            # a run saved by N processes holds each one's random state
+        restore_rng_state(ranks[rep.rank] if ranks and len(ranks) == rep.world_size else ckpt['rng'], batch_gen)
         trim_metrics(out/'metrics.jsonl', step)   # steps past the checkpoint are about to run again
 
     def state():
+        rngs = rep.gather(capture_rng_state(batch_gen))      # every process's random state (one process: its own)
         return {'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict(),
                 'iter': step, 'best_val_loss': best_val, 'model_config': asdict(model_config),
-                'train_config': asdict(cfg), 'vocab': splits.tokenizer.chars, 'rng': capture_rng_state(batch_gen)}
+                'train_config': asdict(cfg), 'vocab': splits.tokenizer.chars, 'rng': rngs[0],
+                **({'rng_ranks': rngs} if rep.world_size > 1 else {})}
     probe = get_batch(splits.val, T, min(cfg.batch_size, 8), device, generator=torch.Generator().manual_seed(0))
     def save(name):
         "Save `state()` to out/name, unless the weights are broken."
@@ -370,27 +398,30 @@ def _train(model_config, cfg, splits, resume, progress, callback, device, precis
             model.train()
             what = None if math.isfinite(probe_loss) else f"the weights now give a loss of {probe_loss}"
         if what: raise FloatingPointError(divergence_message(step, what, cfg, precision, last if saved_step is not None else None, saved_step))
-        save_checkpoint(out/name, st)
+        if rep.is_main: save_checkpoint(out/name, st)
         if name == 'last.pt': saved_step = step
 
     fwd = model
     if step < cfg.max_iters and (cfg.compile if cfg.compile is not None else device.type == 'cuda'):
         example = get_batch(splits.val, T, cfg.batch_size, device, generator=torch.Generator().manual_seed(0))
         fwd = maybe_compile(model, True, example, ctx)   # the trial batch has its own generator: no RNG drawn
-    def evaluate():
-        with ctx: return estimate_loss(fwd, {'train': splits.train, 'val': splits.val}, T, cfg.batch_size,
-                                       cfg.eval_iters, device, seed=cfg.seed + 1)
+    train_fwd = rep.wrap(fwd)                            # DistributedDataParallel on N processes; fwd itself on one
+    def evaluate():                                      # each process its own batches, averaged over processes
+        with ctx: losses = estimate_loss(fwd, {'train': splits.train, 'val': splits.val}, T, cfg.batch_size,
+                                         cfg.eval_iters, device, seed=cfg.seed + 1 + rep.rank)
+        return {k: rep.mean(v) for k, v in losses.items()}
     ckpt_every = cfg.checkpoint_interval or cfg.eval_interval
-    tokens_per_step = cfg.batch_size * cfg.grad_accum * T
+    tokens_per_step = cfg.batch_size * cfg.grad_accum * T * rep.world_size
     start_step, t_start, stop_signal = step, time.perf_counter(), 0
     model.train()
-    with open(out/'metrics.jsonl', 'a' if resume else 'w', buffering=1) as metrics, _StopOnSignal() as stop, \
-         tqdm(total=cfg.max_iters, initial=step, disable=not progress, unit='step', dynamic_ncols=True) as bar:
+    metrics_path = out/'metrics.jsonl' if rep.is_main else os.devnull     # rank 0 alone writes files and progress
+    with open(metrics_path, 'a' if resume else 'w', buffering=1) as metrics, _StopOnSignal() as stop, \
+         tqdm(total=cfg.max_iters, initial=step, disable=not (progress and rep.is_main), unit='step', dynamic_ncols=True) as bar:
         while step < cfg.max_iters:
             t0 = time.perf_counter()
             lr = get_lr(step, cfg)
             for group in optimizer.param_groups: group['lr'] = lr * group.get('lr_mult', 1.0)
-            loss_val = accumulate_gradients(fwd, splits.train, T, cfg, device, ctx, scaler, batch_gen).item()
+            loss_val = rep.mean(accumulate_gradients(train_fwd, splits.train, T, cfg, device, ctx, scaler, batch_gen, rep).item())
             if not math.isfinite(loss_val):
                 raise FloatingPointError(divergence_message(step, f"the training loss is {loss_val}", cfg, precision,
                                                             last if saved_step is not None else None, saved_step))
@@ -407,17 +438,17 @@ def _train(model_config, cfg, splits, resume, progress, callback, device, precis
                 last_eval = evaluate()
                 metrics.write(json.dumps({'step': step, 'train_loss': last_eval['train'], 'val_loss': last_eval['val'],
                                           'elapsed': time.perf_counter() - t_start}) + '\n')
-                bar.write(f"step {step}: train loss {last_eval['train']:.4f}, val loss {last_eval['val']:.4f}")
+                if rep.is_main: bar.write(f"step {step}: train loss {last_eval['train']:.4f}, val loss {last_eval['val']:.4f}")
                 if last_eval['val'] < best_val:
                     best_val = last_eval['val']
                     save('best.pt')
             if step % ckpt_every == 0 or step == cfg.max_iters: save('last.pt')
             if callback is not None: callback(step, loss_val, model)
-            if stop.requested:
+            if rep.any(stop.requested):                     # every process stops at the same step
                 if saved_step != step: save('last.pt')
-                bar.write(f"Stopped by {signal.Signals(stop.signum).name}: saved step {step} to {last}; "
+                if rep.is_main: bar.write(f"Stopped by {signal.Signals(stop.signum or signal.SIGTERM).name}: saved step {step} to {last}; "
                           "continue with resume=True (--resume).")
-                stop_signal = stop.signum
+                stop_signal = stop.signum or signal.SIGTERM  # a process that got no signal stops with its peers
                 break
     elapsed = time.perf_counter() - t_start
     return TrainResult(model.eval(), splits.tokenizer, step, best_val, last_eval, stop_signal != 0, elapsed,

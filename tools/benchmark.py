@@ -3,6 +3,7 @@
     python tools/benchmark.py train-cpu      # the cpu preset vs the lecture-sized (nanoGPT CPU recipe) baseline
     python tools/benchmark.py train-10m      # gpt-10m on this device: s/step, tokens/s, peak memory
     python tools/benchmark.py sampling       # gpt-10m, batch 1, 500 new tokens: KV cache vs full recompute
+    python tools/benchmark.py ddp            # tokens/s of `gpt-course train` on 1 and 2 processes (torchrun, gloo on CPU)
     python tools/benchmark.py all
 
 Each measurement runs in its own child process, which reports its own peak memory (max RSS). Data comes from
@@ -61,7 +62,7 @@ def run_child(kind:str, opts:dict):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('what', choices=['train-cpu', 'train-10m', 'sampling', 'all'])
+    p.add_argument('what', choices=['train-cpu', 'train-10m', 'sampling', 'ddp', 'all'])
     p.add_argument('--device', default='cpu')
     p.add_argument('--new-tokens', type=int, default=500)
     a = p.parse_args()
@@ -84,11 +85,28 @@ def main():
             r = child('steps', dict(preset='gpt-10m', train=dict(tr, device=a.device), steps=3))
             print(f"  {label:15s} ({r['precision']}): {r['step_time']:.2f} s/step, {r['tokens_per_sec']:,.0f} tokens/s, "
                   f"peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
+    if a.what in ('ddp', 'all'): ddp_throughput(a.device)
     if a.what in ('sampling', 'all'):
         r = child('sample', dict(n=a.new_tokens, device=a.device))
         print(f"== sampling gpt-10m, batch 1, {a.new_tokens} new tokens: uncached (full recompute) {r['uncached']:,.1f} tokens/s; "
               f"KV cache {r['cached']:,.0f} tokens/s ({r['cached']/r['uncached']:.1f}x); "
               f"KV cache with bf16 weights {r['cached_bf16']:,.0f} tokens/s ({r['cached_bf16']/r['uncached']:.1f}x)")
+
+def ddp_throughput(device:str):
+    "Training tokens/s of the cpu and gpt-10m presets on 1 and 2 processes, same global batch, whole-command runs."
+    import re, tempfile, os
+    print("== data-parallel training: tokens/s, 1 process vs 2 (global batch the same; per-process batch halved)")
+    for preset, batch, steps in [('cpu', 24, 300), ('gpt-10m', 64, 4)]:
+        for n in (1, 2):
+            cmd = ([sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={n}'] if n > 1 else [sys.executable])
+            cmd += ['-m', 'gpt_course.cli', 'train', '--preset', preset, '--batch-size', str(batch // n), '--max-iters', str(steps),
+                    '--eval-interval', str(steps), '--eval-iters', '1', '--sample-chars', '0', '--compile', 'false',
+                    '--device', device, '--out', tempfile.mkdtemp()]
+            env = {**os.environ, 'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 2) // n))}
+            t = time.perf_counter(); r = subprocess.run(cmd, capture_output=True, text=True, env=env); wall = time.perf_counter() - t
+            m = re.search(r'steps in .*?\(([\d,]+) tokens/s', r.stdout)
+            tps = m.group(1) if m else f'failed: {r.stderr[-300:]}'
+            print(f"  {preset:8s} {n} process(es) x batch {batch // n:2d}: {tps} tokens/s (training loop), {wall:.0f} s whole command", flush=True)
 
 if __name__ == '__main__':
     if len(sys.argv) > 1 and sys.argv[1] == '--child':
