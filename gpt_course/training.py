@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
+from tqdm import tqdm            # the plain text bar: no widget library needed in a notebook or a terminal
 
 from .data import CharTokenizer, TextSplits, get_batch, mps_available, resolve_device
 from .bigram import estimate_loss
