@@ -3,19 +3,19 @@
     python tools/make_readme.py          # write README.md
     python tools/make_readme.py --check  # exit 1 if README.md is not what index.ipynb gives
 """
-import sys, re
+import json, sys, re
 from pathlib import Path
-import nbformat
-from nbconvert import MarkdownExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 
 def render() -> str:
-    nb = nbformat.read(ROOT/'nbs'/'index.ipynb', as_version=4)
-    # Cells marked `#| hide` are for the notebook only (the Colab install cell).
-    nb.cells = [c for c in nb.cells if not re.search(r'^#\|\s*hide\b', c.source, re.M)]
-    md, _ = MarkdownExporter().from_notebook_node(nb)
-    md = re.sub(r'\n{3,}', '\n\n', md).strip() + '\n'
+    "Markdown cells as they are, code cells as Python blocks; cells marked `#| hide` (the Colab install cell) left out."
+    parts = []
+    for c in json.loads((ROOT/'nbs'/'index.ipynb').read_text(encoding='utf-8'))['cells']:
+        src = ''.join(c['source'])
+        if re.search(r'^#\|\s*hide\b', src, re.M): continue
+        parts.append(src if c['cell_type'] == 'markdown' else f"```python\n{src}\n```")
+    md = re.sub(r'\n{3,}', '\n\n', '\n\n'.join(parts)).strip() + '\n'
     return "<!-- Generated from nbs/index.ipynb by `python tools/make_readme.py`: edit the notebook, not this file. -->\n\n" + md
 
 if __name__ == '__main__':
