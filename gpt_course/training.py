@@ -377,7 +377,7 @@ def _train(model_config, cfg, splits, resume, progress, callback, device, precis
         step, best_val, saved_step = ckpt['iter'], ckpt['best_val_loss'], ckpt['iter']
         ranks = ckpt.get('rng_ranks')            # a run saved by N processes holds each one's random state
         restore_rng_state(ranks[rep.rank] if ranks and len(ranks) == rep.world_size else ckpt['rng'], batch_gen)
-        trim_metrics(out/'metrics.jsonl', step)   # steps past the checkpoint are about to run again
+        if rep.is_main: trim_metrics(out/'metrics.jsonl', step)   # steps past the checkpoint are about to run again
 
     def state():
         rngs = rep.gather(capture_rng_state(batch_gen))      # every process's random state (one process: its own)
