@@ -63,4 +63,7 @@ class DataParallel:
         out = [None] * self.world_size; dist.all_gather_object(out, obj); return out
     def barrier(self): dist.barrier()
     def close(self):
-        if dist.is_initialized(): dist.destroy_process_group()
+        "Leave the process group once every process has finished (a process that leaves early can abort the others)."
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
