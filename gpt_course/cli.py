@@ -103,28 +103,24 @@ def _train_command(args, parser, device, rep) -> int:
     if args.sample_chars > 0 and '\n' not in splits.tokenizer.stoi:
         parser.error(f"--data {find_text_file(args.data)}: the text has no newline, the character the sample after training starts from: "
                      "add one, or pass --sample-chars 0.")
-    if rep is not None:
-        say(f"preset {preset} | {count_params(mcfg)/1e6:.2f}M parameters | {rep.world_size} processes ({rep.backend}) on {device} | "
-            f"precision {precision} | {tcfg.max_iters} steps of {tcfg.batch_size * tcfg.grad_accum * rep.world_size * mcfg.block_size:,} tokens", flush=True)
-        res = train(mcfg, tcfg, splits, resume=args.resume, overwrite=args.overwrite, replicas=rep, progress=main)
-        say(f"{res.iters} steps in {_fmt_time(res.elapsed)} ({res.tokens_per_sec:,.0f} tokens/s over {rep.world_size} processes); "
-            f"final val loss {res.last_eval.get('val', float('nan')):.4f}, best {res.best_val_loss:.4f}; checkpoints in {res.out_dir}/")
-        if res.interrupted:
-            say(f"Interrupted. Continue with the same torchrun command and --resume.", flush=True)
-            return 128 + res.stop_signal
-        return 0
-    b = measure_throughput(mcfg, tcfg, splits.train, steps=2, warmup=1, eval_batches=1)
-    print(f"preset {preset} | {count_params(mcfg)/1e6:.2f}M parameters | device {device} | precision {precision} | "
-          f"{tcfg.max_iters} steps of {tcfg.batch_size * tcfg.grad_accum * mcfg.block_size:,} tokens | "
-          f"estimated {_fmt_time(predict_time(tcfg, b['step_time'], b['eval_batch_time']))} "
-          f"({b['tokens_per_sec']:,.0f} tokens/s measured)", flush=True)
-    res = train(mcfg, tcfg, splits, resume=args.resume, overwrite=args.overwrite)
-    print(f"{res.iters} steps in {_fmt_time(res.elapsed)} ({res.tokens_per_sec:,.0f} tokens/s); "
-          f"final val loss {res.last_eval.get('val', float('nan')):.4f}, best {res.best_val_loss:.4f}; "
-          f"checkpoints in {res.out_dir}/")
+    world = 1 if rep is None else rep.world_size
+    where = f"device {device}" if rep is None else f"{world} processes ({rep.backend}) on {device}"
+    estimate = ''
+    if rep is None:                              # under torchrun the ranks would time each other's steps
+        b = measure_throughput(mcfg, tcfg, splits.train, steps=2, warmup=1, eval_batches=1)
+        estimate = (f" | estimated {_fmt_time(predict_time(tcfg, b['step_time'], b['eval_batch_time']))} "
+                    f"({b['tokens_per_sec']:,.0f} tokens/s measured)")
+    say(f"preset {preset} | {count_params(mcfg)/1e6:.2f}M parameters | {where} | precision {precision} | "
+        f"{tcfg.max_iters} steps of {tcfg.batch_size * tcfg.grad_accum * world * mcfg.block_size:,} tokens{estimate}", flush=True)
+    res = train(mcfg, tcfg, splits, resume=args.resume, overwrite=args.overwrite, replicas=rep, progress=main)
+    say(f"{res.iters} steps in {_fmt_time(res.elapsed)} ({res.tokens_per_sec:,.0f} tokens/s); "
+        f"final val loss {res.last_eval.get('val', float('nan')):.4f}, best {res.best_val_loss:.4f}; "
+        f"checkpoints in {res.out_dir}/")
     if res.interrupted:   # 130 for Ctrl-C, 143 for SIGTERM: the shell's convention, 128 + the signal number
-        print(f"Interrupted. Continue with: {resume_command(args.argv)}", flush=True)
+        say(f"Interrupted. Continue with: {resume_command(args.argv)}"
+            + ('' if rep is None else ' (under the same torchrun command)'), flush=True)
         return 128 + res.stop_signal
+    if not main: return 0
     try:
         import matplotlib; matplotlib.use('Agg')
         import matplotlib.pyplot as plt
