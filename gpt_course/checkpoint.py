@@ -38,7 +38,7 @@ def restore_rng_state(state:dict, batch_gen:torch.Generator):
     batch_gen.set_state(state['batch'].cpu())
     random.setstate((state['python'][0], tuple(state['python'][1]), state['python'][2]))
     n = state['numpy']
-    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
+    np.random.set_state((n[0], n[1].cpu().numpy().astype(np.uint32), *n[2:]))
     if 'cuda' in state and torch.cuda.is_available(): torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
 
 def save_checkpoint(path, state:dict):
