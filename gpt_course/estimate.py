@@ -18,15 +18,21 @@ from .training import (TrainConfig, accumulate_gradients, autocast_context, choo
 
 # %% ../nbs/08_estimate.ipynb #3178a284
 def count_params(config:GPTConfig, non_embedding:bool=False) -> int:
-    "Parameters of `GPT(config)`, from the shapes alone (the tied head counted once); `non_embedding` leaves out the position embedding."
-    C, L, b = config.n_embd, config.n_layer, config.bias
-    block = 12 * C * C + 2 * C + (11 * C if b else 0)   # qkv 3C², proj C², MLP 8C²; two norm gains; 11C of biases
-    n = config.vocab_size * C + L * block + C + (C if b else 0)                       # + final norm
-    return n if non_embedding else n + config.block_size * C
+    "Parameters of `GPT(config)`, from the shapes alone (a tied head counted once); `non_embedding` leaves out the position embedding."
+    C, L, b, V = config.n_embd, config.n_layer, config.bias, config.vocab_size
+    swiglu = config.activation == 'swiglu'
+    hidden = round(8 * C / 3) if swiglu else 4 * C                       # the feed-forward width
+    attn = 4 * C * C + (4 * C if b else 0)                               # qkv 3C² and proj C², with biases 4C
+    mlp = (3 if swiglu else 2) * C * hidden + (((2 if swiglu else 1) * hidden + C) if b else 0)
+    norm = C + (C if b and config.norm == 'layernorm' else 0)            # gain, and a bias for LayerNorm
+    n = V * C * (1 if config.tie_weights else 2) + L * (attn + mlp + 2 * norm) + norm   # + final norm
+    return n if non_embedding or config.pos_emb != 'learned' else n + config.block_size * C
 
 def flops_per_token(config:GPTConfig) -> float:
-    "Training FLOPs (forward + backward) per token: 6N + 12·n_layer·n_embd·block_size."
-    return 6 * count_params(config, non_embedding=True) + 12 * config.n_layer * config.n_embd * config.block_size
+    "Training FLOPs (forward + backward) per token: 6N + 12·n_layer·n_embd·block_size (N without the embedding lookups)."
+    lookup_only = 0 if config.tie_weights else config.vocab_size * config.n_embd   # an untied wte does no matmul
+    return 6 * (count_params(config, non_embedding=True) - lookup_only) + 12 * config.n_layer * config.n_embd * config.block_size
+
 
 # %% ../nbs/08_estimate.ipynb #0a75376f
 DEVICE_PEAKS = {   # TFLOP/s, dense; None: no hardware support for that precision's matrix units

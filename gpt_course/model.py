@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .blocks import Block, LayerNorm, GELU_APPROXIMATIONS
+from .blocks import Block, ACTIVATIONS, NORMS, make_norm
 
 # %% ../nbs/05_model.ipynb #ac1ceb78
 @dataclass
@@ -26,8 +26,13 @@ class GPTConfig:
     n_embd: int = 384       # width of the residual stream
     dropout: float = 0.2    # dropout probability in training
     bias: bool = True       # biases in Linear and LayerNorm layers, as in GPT-2
-    activation: str = 'gelu'  # feed-forward GELU: 'gelu' (exact) or 'gelu_tanh' (GPT-2's approximation)
-    norm_eps: float = 1e-5  # epsilon of every LayerNorm (GPT-2: 1e-5)
+    activation: str = 'gelu'  # feed-forward activation: 'gelu' (exact), 'gelu_tanh' (GPT-2's), 'relu2' or 'swiglu'
+    norm_eps: float = 1e-5  # epsilon of every norm (GPT-2: 1e-5)
+    norm: str = 'layernorm' # 'layernorm' (GPT-2) or 'rmsnorm' (lesson 10)
+    pos_emb: str = 'learned'  # 'learned' position embedding (GPT-2) or 'rope': rotary, in attention (lesson 10)
+    qk_norm: bool = False   # RMS-normalise queries and keys in every head (lesson 10)
+    tie_weights: bool = True  # the LM head shares the token embedding's matrix (GPT-2); False: its own (lesson 10)
+    zero_init: bool = False # start every residual projection (c_proj) at zero (lesson 10)
 
     def __post_init__(self):
         for name in ('vocab_size', 'block_size', 'n_layer', 'n_head', 'n_embd'):
@@ -41,8 +46,16 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.dropout must be a number in [0, 1), got {self.dropout!r}.")
         if not isinstance(self.bias, bool):
             raise ValueError(f"GPTConfig.bias must be True or False, got {self.bias!r}.")
-        if self.activation not in GELU_APPROXIMATIONS:
-            raise ValueError(f"GPTConfig.activation must be one of {sorted(GELU_APPROXIMATIONS)}, got {self.activation!r}.")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"GPTConfig.activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}.")
+        if self.norm not in NORMS: raise ValueError(f"GPTConfig.norm must be one of {list(NORMS)}, got {self.norm!r}.")
+        if self.pos_emb not in ('learned', 'rope'):
+            raise ValueError(f"GPTConfig.pos_emb must be 'learned' or 'rope', got {self.pos_emb!r}.")
+        if self.pos_emb == 'rope' and self.head_size % 2:
+            raise ValueError(f"GPTConfig.pos_emb='rope' needs an even head size n_embd / n_head, got {self.head_size}.")
+        for name in ('bias', 'qk_norm', 'tie_weights', 'zero_init'):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"GPTConfig.{name} must be True or False, got {getattr(self, name)!r}.")
         if isinstance(self.norm_eps, bool) or not isinstance(self.norm_eps, (int, float)) or not 0 < self.norm_eps < 1:
             raise ValueError(f"GPTConfig.norm_eps must be a small positive number (GPT-2 uses 1e-5), got {self.norm_eps!r}.")
 
@@ -55,21 +68,24 @@ class GPT(nn.Module):
     def __init__(self, config:GPTConfig):
         super().__init__()
         self.config = config
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),    # token embedding
-            wpe=nn.Embedding(config.block_size, config.n_embd),    # position embedding
+        parts = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))              # token embedding
+        if config.pos_emb == 'learned':
+            parts['wpe'] = nn.Embedding(config.block_size, config.n_embd)             # position embedding
+        self.transformer = nn.ModuleDict(dict(parts,
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config.n_embd, config.n_head, config.dropout, config.bias, layer_idx=i,
-                                   activation=config.activation, norm_eps=config.norm_eps)
+                                   activation=config.activation, norm_eps=config.norm_eps, norm=config.norm,
+                                   rope=config.pos_emb == 'rope', qk_norm=config.qk_norm)
                             for i in range(config.n_layer)]),
-            ln_f=LayerNorm(config.n_embd, bias=config.bias, eps=config.norm_eps),
+            ln_f=make_norm(config.norm, config.n_embd, config.bias, config.norm_eps),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.transformer.wte.weight = self.lm_head.weight          # weight tying
+        if config.tie_weights: self.transformer.wte.weight = self.lm_head.weight   # weight tying
         self.apply(self._init_weights)
         for name, p in self.named_parameters():                    # scaled residual projections
             if name.endswith('c_proj.weight'):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                if config.zero_init: nn.init.zeros_(p)             # each block starts as the identity
+                else: nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     def _init_weights(self, module):
         if isinstance(module, nn.Linear):
@@ -85,8 +101,10 @@ class GPT(nn.Module):
         if t0 + T > self.config.block_size:
             raise ValueError(f"Input reaches position {t0 + T} but block_size is {self.config.block_size}: "
                              f"crop it to the last {self.config.block_size} tokens.")
-        pos = torch.arange(t0, t0 + T, device=idx.device)                             # (T,)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        x = self.transformer.wte(idx)                                                 # (B, T, C)
+        if self.config.pos_emb == 'learned':                                          # rope: inside attention
+            x = x + self.transformer.wpe(torch.arange(t0, t0 + T, device=idx.device))  # (B, T, C) + (T, C)
+        x = self.transformer.drop(x)                                                  # (B, T, C)
         for block in self.transformer.h: x = block(x, kv_cache)                       # (B, T, C)
         if kv_cache is not None: kv_cache.advance(T)                                  # every layer has stored them
         x = self.transformer.ln_f(x)                                                  # (B, T, C)
@@ -96,6 +114,7 @@ class GPT(nn.Module):
         return logits, loss
 
     def num_params(self, non_embedding:bool=False) -> int:
-        "Number of parameters (the tied LM head counted once); `non_embedding` leaves out the position embedding."
+        "Number of parameters (a tied LM head counted once); `non_embedding` leaves out the position embedding."
         n = sum(p.numel() for p in self.parameters())
-        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+        learned = self.config.pos_emb == 'learned'
+        return n - self.transformer.wpe.weight.numel() if non_embedding and learned else n

@@ -8,7 +8,7 @@ from gpt_course.training import gpt_config, train, train_config
 def _run(splits, out, max_iters=16, stop_at=None, resume=False, **kw):
     def cb(step, loss, model):
         if step == stop_at: os.kill(os.getpid(), signal.SIGINT)
-    cfg = train_config('tiny', max_iters=max_iters, eval_interval=10, eval_iters=2, out_dir=str(out), **kw)
+    cfg = train_config('tiny', max_iters=max_iters, eval_interval=10, eval_iters=2, out_dir=str(out), device='cpu', **kw)  # bit-exact: CPU
     return train(gpt_config('tiny', dropout=0.1), cfg, splits, resume=resume, progress=False, callback=cb)
 
 @pytest.mark.parametrize('kw', [dict(grad_accum=2), dict(optimizer='muon', muon_lr=0.02)], ids=['grad_accum', 'muon'])
