@@ -91,6 +91,9 @@ PRESETS = {   # name -> the model (GPTConfig fields) and how to train it (TrainC
     'cpu':         dict(model=dict(block_size=64, n_layer=2, n_head=4, n_embd=128, dropout=0.0, bias=False),
                         train=dict(batch_size=24, max_iters=2000, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50,
                                    weight_decay=0.0, optimizer='muon', muon_lr=0.02, eval_interval=1000, eval_iters=20)),
+    'cpu-gpt2':    dict(model=dict(block_size=64, n_layer=2, n_head=4, n_embd=128, dropout=0.0, bias=False),
+                        train=dict(batch_size=24, max_iters=2000, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50,
+                                   weight_decay=0.0, eval_interval=1000, eval_iters=20)),   # lesson 10's baseline: GPT-2's recipe, AdamW
     'nanogpt-cpu': dict(model=dict(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0),
                         train=dict(batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
                                    eval_interval=250, eval_iters=20)),
