@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['CHANGES', 'variant', 'calibrate', 'run_variant', 'ablate', 'summarize', 'format_table', 'plot_ablation']
 
-# %% ../nbs/10_improvements.ipynb #29c68eaf
-import json, math, multiprocessing as mp, tempfile, time
+# %% ../nbs/10_improvements.ipynb #ad4696fd
+import contextlib, io, json, math, multiprocessing as mp, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 
@@ -18,7 +18,7 @@ from .bigram import estimate_loss
 from .training import TrainConfig, gpt_config, train_config, train, read_metrics
 from .estimate import measure_throughput
 
-# %% ../nbs/10_improvements.ipynb #f8eda5a3
+# %% ../nbs/10_improvements.ipynb #85e1cb6b
 CHANGES = {   # name -> what it changes: GPTConfig fields ('model') and TrainConfig fields ('train')
     'rope':      dict(model=dict(pos_emb='rope')),           # rotary positions instead of a learned table
     'rmsnorm':   dict(model=dict(norm='rmsnorm')),           # RMSNorm instead of LayerNorm
@@ -38,7 +38,7 @@ def variant(preset:str, changes=(), **train_overrides) -> tuple:
         model.update(CHANGES[name].get('model', {})); tr.update(CHANGES[name].get('train', {}))
     return gpt_config(preset, **model), train_config(preset, **{**tr, **train_overrides})
 
-# %% ../nbs/10_improvements.ipynb #ac177f96
+# %% ../nbs/10_improvements.ipynb #7ed261ed
 def calibrate(configs:dict,          # name -> (GPTConfig, TrainConfig)
               budget_s:float,        # seconds of training each variant gets
               data:torch.Tensor,     # training tokens for the timed steps
@@ -51,7 +51,7 @@ def calibrate(configs:dict,          # name -> (GPTConfig, TrainConfig)
             times[name] = min(times[name], r['step_time'])
     return {name: max(1, round(budget_s / s)) for name, s in times.items()}, times
 
-# %% ../nbs/10_improvements.ipynb #af97dff6
+# %% ../nbs/10_improvements.ipynb #9bf6a5f8
 def run_variant(job:dict) -> dict:
     "Train one (variant, seed) for its steps; return its curve and its val loss on fixed batches. Runs in a worker."
     if job.get('threads'): torch.set_num_threads(job['threads'])
@@ -62,7 +62,7 @@ def run_variant(job:dict) -> dict:
         t = TrainConfig(**{**job['train'], 'max_iters': steps, 'seed': job['seed'], 'out_dir': out,
                            'eval_interval': max(1, steps // job.get('points', 8)), 'eval_iters': 20,
                            'lr_decay_iters': None, 'checkpoint_interval': steps})
-        res = train(m, t, splits, progress=False)
+        with contextlib.redirect_stdout(io.StringIO()): res = train(m, t, splits, progress=False)   # quiet: many run at once
         curve = [(r['step'], r['val_loss']) for r in read_metrics(out) if 'val_loss' in r]
     val = estimate_loss(res.model, {'val': splits.val}, m.block_size, t.batch_size, job.get('eval_batches', 200), seed=0)['val']
     return dict(name=job['name'], seed=job['seed'], steps=steps, val=val, curve=curve, train_s=res.elapsed)
@@ -72,9 +72,11 @@ def ablate(configs:dict, steps:dict, seeds=(0, 1, 2), workers:int=1, threads:int
     jobs = [dict(name=n, seed=s, steps=steps[n], model=asdict(m), train=asdict(t), threads=threads, data=data, **job_opts)
             for s in seeds for n, (m, t) in configs.items()]
     if workers == 1: return [run_variant(j) for j in jobs]
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as pool: return list(pool.map(run_variant, jobs))
+    from gpt_course import improvements      # the package's function: one defined in a notebook can't reach a new process
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as pool:
+        return list(pool.map(improvements.run_variant, jobs))
 
-# %% ../nbs/10_improvements.ipynb #2a3919e0
+# %% ../nbs/10_improvements.ipynb #25a4f9f8
 def summarize(results:list, baseline:str='baseline') -> list:
     "One row per variant: steps, seeds, mean and spread of the val loss, and its difference from `baseline` with the noise."
     by = {}
@@ -100,7 +102,7 @@ def format_table(rows:list) -> str:
                    f"{r['noise']:.4f} | {r['verdict']} |")
     return '\n'.join(out)
 
-# %% ../nbs/10_improvements.ipynb #a98ac270
+# %% ../nbs/10_improvements.ipynb #d7bf84a6
 def plot_ablation(results:list, step_times:dict, ax=None, names=None):
     "Val loss against seconds of training (step x calibrated step time), the mean over seeds, one line per variant."
     import matplotlib.pyplot as plt
