@@ -72,8 +72,11 @@ def measure_throughput(model_config:GPTConfig, cfg:TrainConfig, data:torch.Tenso
     sync(); t = time.perf_counter()
     for _ in range(steps): step()
     sync(); step_time = (time.perf_counter() - t) / steps
-    model.eval(); t = time.perf_counter()
+    model.eval()
     with torch.no_grad():
+        x, y = get_batch(data, T, cfg.batch_size, device, generator=g)
+        with ctx: model(x, y)[1].item()             # warm-up: a GPU's first no-grad batch sets up its kernels
+        sync(); t = time.perf_counter()
         for _ in range(eval_batches):
             x, y = get_batch(data, T, cfg.batch_size, device, generator=g)
             with ctx: model(x, y)[1].item()
