@@ -37,3 +37,16 @@ def test_missing_data_is_a_clear_error(tmp_path):
 def test_estimate():
     r = gpt_course('estimate', '--preset', 'gpt-10m', '--max-iters', '12000', '--device-name', 'T4')
     assert 'T4' in r.stdout and 'MFLOP' in r.stdout
+
+def test_every_lesson_10_option_through_the_cli(tmp_path):
+    "Train with every option of lesson 10 switched on, resume, sample; a bad option value is a clear error."
+    opts = ['--pos-emb', 'rope', '--norm', 'rmsnorm', '--activation', 'swiglu', '--qk-norm', 'true', '--tie-weights', 'false',
+            '--zero-init', 'true', '--optimizer', 'muon']
+    out = tmp_path/'run'
+    base = ['train', '--preset', 'tiny', '--eval-interval', '10', '--eval-iters', '2', '--out', str(out), '--sample-chars', '0']
+    gpt_course(*base, '--max-iters', '20', *opts)
+    assert '30 steps' in gpt_course(*base, '--max-iters', '30', *opts, '--resume').stdout
+    a = gpt_course('sample', '--ckpt', str(out/'last.pt'), '--prompt', 'AB', '--max-new-tokens', '20', '--seed', '1').stdout
+    assert a.startswith('AB') and len(a) == 2 + 20 + 1
+    r = gpt_course('train', '--preset', 'tiny', '--pos-emb', 'alibi', '--out', str(tmp_path/'x'), check=False)
+    assert r.returncode == 2 and "GPTConfig.pos_emb must be 'learned' or 'rope'" in r.stderr and 'Traceback' not in r.stderr
