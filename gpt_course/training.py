@@ -11,7 +11,7 @@ __all__ = ['PRECISIONS', 'PRESETS', 'RUN_FILES', 'TrainConfig', 'gpt_config', 't
 # %% ../nbs/06c_training.ipynb #1c3671f6
 import json, math, os, random, signal, threading, time, warnings
 from contextlib import ExitStack, nullcontext
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import Optional
 
@@ -363,9 +363,10 @@ def _train(model_config, cfg, splits, resume, progress, callback, device, precis
         if missing := [k for k in ('model', 'optimizer', 'scaler', 'iter', 'best_val_loss', 'model_config', 'vocab', 'rng') if k not in ckpt]:
             raise CheckpointError(f"{last} lacks {', '.join(missing)}: it was not written by gpt-course train. Start again with --overwrite.")
         mine = asdict(model_config)
-        if ckpt['model_config'] != mine:
-            diff = [k for k in mine if ckpt['model_config'].get(k) != mine[k]]
-            raise ValueError(f"{last} was trained with " + ', '.join(f"{k}={ckpt['model_config'].get(k)}" for k in diff)
+        saved = {f.name: f.default for f in fields(GPTConfig)} | ckpt['model_config']   # a field added since: its default
+        if saved != mine:
+            diff = [k for k in mine if saved.get(k) != mine[k]]
+            raise ValueError(f"{last} was trained with " + ', '.join(f"{k}={saved.get(k)}" for k in diff)
                              + ", but this run asks for " + ', '.join(f"{k}={mine[k]}" for k in diff)
                              + ": resume with the same model settings, or train into another folder (--out) or with --overwrite.")
         if ckpt['vocab'] != splits.tokenizer.chars:

@@ -47,3 +47,14 @@ def test_compile_failure_falls_back_to_eager(splits, tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match='torch.compile failed'):
         res = train(gpt_config('tiny'), cfg, splits, progress=False)
     assert res.iters == 5
+
+def test_resume_a_checkpoint_saved_before_the_lesson_10_options(splits, tmp_path):
+    "A last.pt written before GPTConfig had norm/pos_emb/qk_norm/tie_weights/zero_init resumes (the defaults fill in)."
+    _run(splits, tmp_path, max_iters=6)
+    ck = torch.load(tmp_path/'last.pt', weights_only=True)
+    for k in ('norm', 'pos_emb', 'qk_norm', 'tie_weights', 'zero_init'): del ck['model_config'][k]
+    torch.save(ck, tmp_path/'last.pt')
+    assert _run(splits, tmp_path, max_iters=8, resume=True).iters == 8
+    with pytest.raises(ValueError, match="trained with pos_emb=learned, but this run asks for pos_emb=rope"):
+        cfg = train_config('tiny', max_iters=10, eval_interval=10, eval_iters=2, out_dir=str(tmp_path), device='cpu')
+        train(gpt_config('tiny', dropout=0.1, pos_emb='rope'), cfg, splits, resume=True, progress=False)
