@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CHANGES', 'T_975', 'variant', 'calibrate', 'run_variant', 'ablate', 'summarize', 'format_table', 'plot_ablation']
 
-# %% ../nbs/10_improvements.ipynb #b4f11164
+# %% ../nbs/10_improvements.ipynb #bb3ad0bf
 import contextlib, io, json, math, multiprocessing as mp, tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -18,7 +18,7 @@ from .bigram import estimate_loss
 from .training import TrainConfig, gpt_config, train_config, train, read_metrics
 from .estimate import measure_throughput
 
-# %% ../nbs/10_improvements.ipynb #128b1954
+# %% ../nbs/10_improvements.ipynb #6f7b3454
 CHANGES = {   # name -> what it changes: GPTConfig fields ('model') and TrainConfig fields ('train')
     'rope':      dict(model=dict(pos_emb='rope')),           # rotary positions instead of a learned table
     'rmsnorm':   dict(model=dict(norm='rmsnorm')),           # RMSNorm instead of LayerNorm
@@ -38,7 +38,7 @@ def variant(preset:str, changes=(), **train_overrides) -> tuple:
         model.update(CHANGES[name].get('model', {})); tr.update(CHANGES[name].get('train', {}))
     return gpt_config(preset, **model), train_config(preset, **{**tr, **train_overrides})
 
-# %% ../nbs/10_improvements.ipynb #3a2054d2
+# %% ../nbs/10_improvements.ipynb #b7b3b32f
 def calibrate(configs:dict,          # name -> (GPTConfig, TrainConfig)
               budget_s:float,        # seconds of training each variant gets
               data:torch.Tensor,     # training tokens for the timed steps
@@ -51,7 +51,7 @@ def calibrate(configs:dict,          # name -> (GPTConfig, TrainConfig)
             times[name] = min(times[name], r['step_time'])
     return {name: max(1, round(budget_s / s)) for name, s in times.items()}, times
 
-# %% ../nbs/10_improvements.ipynb #5bedeb2d
+# %% ../nbs/10_improvements.ipynb #2a52f579
 def run_variant(job:dict) -> dict:
     "Train one (variant, seed) for its steps; return its curve and its val loss on fixed batches. Runs in a worker."
     if job.get('threads'): torch.set_num_threads(job['threads'])
@@ -76,7 +76,7 @@ def ablate(configs:dict, steps:dict, seeds=(0, 1, 2), workers:int=1, threads:int
     with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as pool:
         return list(pool.map(improvements.run_variant, jobs))
 
-# %% ../nbs/10_improvements.ipynb #a93a7873
+# %% ../nbs/10_improvements.ipynb #4055076a
 T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}   # Student's t, 95% two-sided
 
 def summarize(results:list, baseline:str='baseline') -> list:
@@ -86,11 +86,11 @@ def summarize(results:list, baseline:str='baseline') -> list:
     base = by[baseline]
     rows = []
     for name, runs in by.items():
-        vals = torch.tensor([r['val'] for r in runs.values()], dtype=torch.float64)
+        vals = torch.tensor([r['val'] for r in runs.values()], dtype=torch.float64, device='cpu')
         row = dict(name=name, steps=next(iter(runs.values()))['steps'], seeds=len(runs), mean=vals.mean().item(),
                    std=vals.std().item() if len(vals) > 1 else 0.0, diff=0.0, ci=0.0, verdict='baseline')
         if name != baseline:
-            d = torch.tensor([runs[s]['val'] - base[s]['val'] for s in runs if s in base], dtype=torch.float64)
+            d = torch.tensor([runs[s]['val'] - base[s]['val'] for s in runs if s in base], dtype=torch.float64, device='cpu')
             if len(d) < 2: raise ValueError(f"{name}: fewer than 2 seeds shared with {baseline}; run both with the same seeds.")
             ci = T_975.get(len(d) - 1, 1.96) * d.std().item() / math.sqrt(len(d))   # paired: same seed, same batches
             row.update(diff=d.mean().item(), ci=ci,
@@ -107,7 +107,7 @@ def format_table(rows:list) -> str:
                    + ('' if r['verdict'] == 'baseline' else f"{r['diff']:+.4f} | ±{r['ci']:.4f} ") + f"{'| |' if r['verdict'] == 'baseline' else '|'} {r['verdict']} |")
     return '\n'.join(out)
 
-# %% ../nbs/10_improvements.ipynb #b5116dbc
+# %% ../nbs/10_improvements.ipynb #e253ea80
 def plot_ablation(results:list, step_times:dict, ax=None, names=None):
     "Val loss against seconds of training (step x calibrated step time), the mean over seeds, one line per variant."
     import matplotlib.pyplot as plt
