@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CHANGES', 'T_975', 'variant', 'calibrate', 'run_variant', 'ablate', 'summarize', 'format_table', 'plot_ablation']
 
-# %% ../nbs/10_improvements.ipynb #bb3ad0bf
+# %% ../nbs/10_improvements.ipynb #ca1055c9
 import contextlib, io, json, math, multiprocessing as mp, tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -18,7 +18,7 @@ from .bigram import estimate_loss
 from .training import TrainConfig, gpt_config, train_config, train, read_metrics
 from .estimate import measure_throughput
 
-# %% ../nbs/10_improvements.ipynb #6f7b3454
+# %% ../nbs/10_improvements.ipynb #b1a61edb
 CHANGES = {   # name -> what it changes: GPTConfig fields ('model') and TrainConfig fields ('train')
     'rope':      dict(model=dict(pos_emb='rope')),           # rotary positions instead of a learned table
     'rmsnorm':   dict(model=dict(norm='rmsnorm')),           # RMSNorm instead of LayerNorm
@@ -38,7 +38,7 @@ def variant(preset:str, changes=(), **train_overrides) -> tuple:
         model.update(CHANGES[name].get('model', {})); tr.update(CHANGES[name].get('train', {}))
     return gpt_config(preset, **model), train_config(preset, **{**tr, **train_overrides})
 
-# %% ../nbs/10_improvements.ipynb #b7b3b32f
+# %% ../nbs/10_improvements.ipynb #891d7a07
 def calibrate(configs:dict,          # name -> (GPTConfig, TrainConfig)
               budget_s:float,        # seconds of training each variant gets
               data:torch.Tensor,     # training tokens for the timed steps
@@ -51,7 +51,7 @@ def calibrate(configs:dict,          # name -> (GPTConfig, TrainConfig)
             times[name] = min(times[name], r['step_time'])
     return {name: max(1, round(budget_s / s)) for name, s in times.items()}, times
 
-# %% ../nbs/10_improvements.ipynb #2a52f579
+# %% ../nbs/10_improvements.ipynb #84df822e
 def run_variant(job:dict) -> dict:
     "Train one (variant, seed) for its steps; return its curve and its val loss on fixed batches. Runs in a worker."
     if job.get('threads'): torch.set_num_threads(job['threads'])
@@ -76,7 +76,7 @@ def ablate(configs:dict, steps:dict, seeds=(0, 1, 2), workers:int=1, threads:int
     with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as pool:
         return list(pool.map(improvements.run_variant, jobs))
 
-# %% ../nbs/10_improvements.ipynb #4055076a
+# %% ../nbs/10_improvements.ipynb #9f82a530
 T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}   # Student's t, 95% two-sided
 
 def summarize(results:list, baseline:str='baseline') -> list:
@@ -107,7 +107,7 @@ def format_table(rows:list) -> str:
                    + ('' if r['verdict'] == 'baseline' else f"{r['diff']:+.4f} | ±{r['ci']:.4f} ") + f"{'| |' if r['verdict'] == 'baseline' else '|'} {r['verdict']} |")
     return '\n'.join(out)
 
-# %% ../nbs/10_improvements.ipynb #e253ea80
+# %% ../nbs/10_improvements.ipynb #7659025b
 def plot_ablation(results:list, step_times:dict, ax=None, names=None):
     "Val loss against seconds of training (step x calibrated step time), the mean over seeds, one line per variant."
     import matplotlib.pyplot as plt
