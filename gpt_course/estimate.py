@@ -12,6 +12,7 @@ import time
 import torch
 
 from .data import get_batch, resolve_device, synchronize
+from .blocks import ffn_hidden
 from .model import GPT, GPTConfig
 from .training import (TrainConfig, accumulate_gradients, autocast_context, choose_precision,
                                  configure_optimizer, make_scaler, optimizer_step)
@@ -21,7 +22,7 @@ def count_params(config:GPTConfig, non_embedding:bool=False) -> int:
     "Parameters of `GPT(config)`, from the shapes alone (a tied head counted once); `non_embedding` leaves out the position embedding."
     C, L, b, V = config.n_embd, config.n_layer, config.bias, config.vocab_size
     swiglu = config.activation == 'swiglu'
-    hidden = round(8 * C / 3) if swiglu else 4 * C                       # the feed-forward width
+    hidden = ffn_hidden(C, config.activation)                            # the feed-forward width
     attn = 4 * C * C + (4 * C if b else 0)                               # qkv 3C² and proj C², with biases 4C
     mlp = (3 if swiglu else 2) * C * hidden + (((2 if swiglu else 1) * hidden + C) if b else 0)
     norm = C + (C if b and config.norm == 'layernorm' else 0)            # gain, and a bias for LayerNorm
