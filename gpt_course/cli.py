@@ -140,6 +140,7 @@ def cmd_sample(args, parser) -> int:
     try: check_sampling_args(args.temperature, args.top_k, args.top_p, args.max_new_tokens)
     except ValueError as e: parser.error(str(e).replace('top_k', '--top-k').replace('top_p', '--top-p').replace('max_new_tokens', '--max-new-tokens'))
     if args.num_samples < 1: parser.error(f"--num-samples must be >= 1, got {args.num_samples}.")
+    if args.compile and args.no_cache: parser.error("--compile compiles the cached one-token step: drop --no-cache, or --compile.")
     try: device = resolve_device(args.device)
     except (ValueError, RuntimeError) as e: parser.error(str(e))
     try: model, tok = model_from_checkpoint(args.ckpt, device)
@@ -157,7 +158,8 @@ def cmd_sample(args, parser) -> int:
         g.manual_seed(args.seed + i) if args.seed is not None else g.seed()
         if i: print('\n' + '-' * 40)
         print(prompt if args.prompt else '', end='', flush=True)
-        for t in stream(model, idx, args.max_new_tokens, args.temperature, args.top_k, args.top_p, g, use_cache=not args.no_cache):
+        for t in stream(model, idx, args.max_new_tokens, args.temperature, args.top_k, args.top_p, g, use_cache=not args.no_cache,
+                        compile=args.compile):
             print(tok.decode(t.tolist()), end='', flush=True)
         print()
     return 0
@@ -214,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--num-samples', type=int, default=1)
     s.add_argument('--device', default='auto')
     s.add_argument('--no-cache', action='store_true', help='recompute everything at each step (slow)')
+    s.add_argument('--compile', action='store_true',
+                   help='compile the one-token step with torch.compile: seconds to compile once, then faster per token '
+                        '(lesson 07); falls back to eager with a warning if compiling fails')
     s.add_argument('--dtype', choices=['fp32', 'bf16'], default='fp32',
                    help='weights for sampling; bf16 halves the memory read per token (faster on CPUs with native bf16)')
     s.set_defaults(func=cmd_sample, parser=s)

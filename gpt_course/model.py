@@ -98,12 +98,12 @@ class GPT(nn.Module):
         "Logits (B, T, vocab_size) for token ids `idx` (B, T), and the cross-entropy loss if `targets` are given."
         B, T = idx.shape
         t0 = 0 if kv_cache is None else kv_cache.pos                                  # position of idx[:, 0]
-        if t0 + T > self.config.block_size:
+        if isinstance(t0, int) and t0 + T > self.config.block_size:                   # (a static cache's pos is a tensor)
             raise ValueError(f"Input reaches position {t0 + T} but block_size is {self.config.block_size}: "
                              f"crop it to the last {self.config.block_size} tokens.")
         x = self.transformer.wte(idx)                                                 # (B, T, C)
         if self.config.pos_emb == 'learned':                                          # rope: inside attention
-            x = x + self.transformer.wpe(torch.arange(t0, t0 + T, device=idx.device))  # (B, T, C) + (T, C)
+            x = x + self.transformer.wpe(t0 + torch.arange(T, device=idx.device))      # (B, T, C) + (T, C)
         x = self.transformer.drop(x)                                                  # (B, T, C)
         for block in self.transformer.h: x = block(x, kv_cache)                       # (B, T, C)
         if kv_cache is not None: kv_cache.advance(T)                                  # every layer has stored them

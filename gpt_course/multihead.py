@@ -30,10 +30,10 @@ def rms_norm(x, eps:float=1e-6):
     "x divided by its root-mean-square over the last dimension (computed in fp32): every vector gets length √d."
     return (x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps)).type_as(x)
 
-def rope_angles(T:int, head_size:int, t0:int=0, base:float=10000.0, device=None) -> torch.Tensor:
-    "Rotation angles (T, head_size/2) of positions t0…t0+T-1: position p turns channel pair i by p·base^(-2i/head_size)."
+def rope_angles(T:int, head_size:int, t0=0, base:float=10000.0, device=None) -> torch.Tensor:
+    "Rotation angles (T, head_size/2) of positions t0…t0+T-1 (`t0` an int, or a 0-d tensor): position p turns channel pair i by p·base^(-2i/head_size)."
     inv_freq = base ** -(torch.arange(0, head_size, 2, device=device, dtype=torch.float32) / head_size)  # (hs/2,)
-    return torch.arange(t0, t0 + T, device=device, dtype=torch.float32)[:, None] * inv_freq             # (T, hs/2)
+    return (t0 + torch.arange(T, device=device)).float()[:, None] * inv_freq                           # (T, hs/2)
 
 def apply_rope(x, angles):
     "Rotate each pair (x[i], x[i + hs/2]) of `x` (..., T, hs) by `angles` (T, hs/2), in fp32."
@@ -74,11 +74,7 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
                                                dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hs)
         else:                                   # generation: attend to the cached past and these T new positions
-            k, v = kv_cache.update(self.layer_idx, k, v)                             # (B, nh, t0 + T, hs)
-            mask = None if T == 1 else torch.ones(T, t0 + T, dtype=torch.bool, device=x.device).tril(diagonal=t0)
-            if T == 1 and x.device.type != 'cpu':   # GPU: the same shapes at every step, so kernels reuse one plan
-                k, v = kv_cache.k[self.layer_idx], kv_cache.v[self.layer_idx]       # (B, nh, capacity, hs)
-                mask = (torch.arange(kv_cache.capacity, device=x.device) <= t0)[None]   # (1, capacity): filled ones
+            k, v, mask = kv_cache.update(self.layer_idx, k, v)                       # (B, nh, S, hs) x 2, (T, S) or None
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)              # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)                             # (B, T, C): heads side by side
         return self.resid_dropout(self.c_proj(y))                                    # (B, T, C)
@@ -86,26 +82,41 @@ class CausalSelfAttention(nn.Module):
 
 # %% ../nbs/03_multihead.ipynb #5c9024ff
 class KVCache:
-    "Keys and values of every layer, preallocated: `k`, `v` are (n_layer, B, n_head, capacity, head_size); `pos` is how many positions are filled."
-    def __init__(self, n_layer:int, batch_size:int, n_head:int, capacity:int, head_size:int, device=None, dtype=None):
-        self.k = torch.zeros(n_layer, batch_size, n_head, capacity, head_size, device=device, dtype=dtype)
-        self.v = torch.zeros_like(self.k)
-        self.pos = 0
+    "Keys and values of every layer, preallocated: `k[layer]`, `v[layer]` are (B, n_head, capacity, head_size); `pos` is how many positions are filled."
+    def __init__(self, n_layer:int, batch_size:int, n_head:int, capacity:int, head_size:int, device=None, dtype=None,
+                 static:bool=False):  # static: `pos` is a tensor and every step has the same shapes (for torch.compile, lesson 07)
+        shape = (batch_size, n_head, capacity, head_size)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]   # one tensor a layer: each is
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]   # written in place, never copied
+        self.static = static
+        self.pos = torch.zeros((), dtype=torch.long, device=device) if static else 0
 
     @property
-    def capacity(self) -> int: return self.k.shape[3]
+    def capacity(self) -> int: return self.k[0].shape[2]
 
     def update(self, layer:int, k:torch.Tensor, v:torch.Tensor):
-        "Store new keys and values (B, nh, T, hs) of `layer` at positions pos…pos+T-1; return all filled ones (B, nh, pos+T, hs)."
-        t0, t1 = self.pos, self.pos + k.shape[2]
+        """Store new keys and values (B, nh, T, hs) of `layer` at positions pos…pos+T-1. Return the keys and values to
+        attend over (B, nh, S, hs) and a mask (T, S) of which ones each new position may see (None: all of them)."""
+        T, dev = k.shape[2], k.device
+        if self.static:                          # write at tensor positions; attend over the whole capacity, masked
+            t = self.pos + torch.arange(T, device=dev)                                # (T,) positions of the new entries
+            self.k[layer][:, :, t] = k
+            self.v[layer][:, :, t] = v
+            return self.k[layer], self.v[layer], torch.arange(self.capacity, device=dev) <= t[:, None]   # (T, capacity)
+        t0, t1 = self.pos, self.pos + T
         if t1 > self.capacity:
-            raise ValueError(f"KV cache holds {self.capacity} positions; {t0} are filled and {k.shape[2]} more do not fit.")
-        self.k[layer, :, :, t0:t1] = k
-        self.v[layer, :, :, t0:t1] = v
-        return self.k[layer, :, :, :t1], self.v[layer, :, :, :t1]
+            raise ValueError(f"KV cache holds {self.capacity} positions; {t0} are filled and {T} more do not fit.")
+        self.k[layer][:, :, t0:t1] = k
+        self.v[layer][:, :, t0:t1] = v
+        if T == 1 and dev.type != 'cpu':         # GPU: the same shapes at every step, so kernels reuse one plan
+            return self.k[layer], self.v[layer], (torch.arange(self.capacity, device=dev) <= t0)[None]   # (1, capacity)
+        mask = None if T == 1 else torch.ones(T, t1, dtype=torch.bool, device=dev).tril(diagonal=t0)    # (T, t1) causal
+        return self.k[layer][:, :, :t1], self.v[layer][:, :, :t1], mask
 
     def advance(self, n:int):
         "Mark `n` more positions as filled (after every layer has stored them)."
-        self.pos += n
+        self.pos += n                            # in place when `pos` is a tensor
 
-    def reset(self): self.pos = 0
+    def reset(self):
+        if self.static: self.pos.zero_()
+        else: self.pos = 0

@@ -255,6 +255,15 @@ def test_sampling_settings_and_ctrl_c(capsys, ckpt, monkeypatch):
     finally: signal.signal(signal.SIGINT, prev)
     assert rc == 130 and 'interrupted' in err
 
+def test_sample_compiled(capsys, ckpt):
+    "`sample --compile` writes the greedy text of the plain cached loop, past block_size too; with --no-cache it is an error."
+    for opts in (['--temperature', '0'], ['--seed', '3']):                   # greedy, and a seeded sample
+        plain = cli(capsys, 'sample', '--ckpt', ckpt, '--max-new-tokens', '200', *opts)[1]
+        rc, out, _ = cli(capsys, 'sample', '--ckpt', ckpt, '--max-new-tokens', '200', *opts, '--compile')
+        assert rc == 0 and out == plain and len(out) == 200 + 1
+    rc, _, err = cli(capsys, 'sample', '--ckpt', ckpt, '--compile', '--no-cache')
+    assert rc == 2 and '--no-cache' in err and 'Traceback' not in err
+
 def test_cli_option_errors(capsys):
     rc, _, err = cli(capsys, 'train', '--lr-decay-iters', 'abc')
     assert rc == 2 and "invalid int value: 'abc'" in err and 'lambda' not in err

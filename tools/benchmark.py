@@ -2,7 +2,7 @@
 
     python tools/benchmark.py train-cpu      # the cpu preset vs the lecture-sized (nanoGPT CPU recipe) baseline
     python tools/benchmark.py train-10m      # gpt-10m on this device: s/step, tokens/s, peak memory
-    python tools/benchmark.py sampling       # gpt-10m, batch 1, 500 new tokens: KV cache vs full recompute
+    python tools/benchmark.py sampling       # gpt-10m, batch 1, 500 new tokens: full recompute, KV cache, compiled step
     python tools/benchmark.py ddp            # tokens/s of `gpt-course train` on 1 and 2 processes (torchrun, gloo on CPU)
     python tools/benchmark.py all
 
@@ -46,17 +46,30 @@ def run_child(kind:str, opts:dict):
     if kind == 'sample':
         from gpt_course.sampling import generate
         dev = torch.device(opts.get('device', 'cpu'))
+        torch.manual_seed(opts.get('seed', 0))                                  # the same random weights every run
         model = GPT(gpt_config('gpt-10m')).to(dev).eval()
         out = {}
-        for name, use_cache, dtype in [('uncached', False, torch.float32), ('cached', True, torch.float32),
-                                       ('cached_bf16', True, torch.bfloat16)]:
+        start = torch.zeros(1, 1, dtype=torch.long, device=dev)
+        for name, use_cache, compile, dtype in [('uncached', False, False, torch.float32), ('cached', True, False, torch.float32),
+                                                ('compiled', True, True, torch.float32), ('cached_bf16', True, False, torch.bfloat16),
+                                                ('compiled_bf16', True, True, torch.bfloat16)]:
             model = model.to(dtype)
-            generate(model, torch.zeros(1, 1, dtype=torch.long, device=dev), 20, use_cache=use_cache)   # warm-up
             t = time.perf_counter()
-            generate(model, torch.zeros(1, 1, dtype=torch.long, device=dev), opts['n'], use_cache=use_cache,
-                     generator=torch.Generator(dev).manual_seed(0))
+            generate(model, start, 20, use_cache=use_cache, compile=compile)      # warm-up (compiles, if asked)
+            if compile: out[name + '_warmup_s'] = time.perf_counter() - t
+            t = time.perf_counter()
+            out[name + '_tokens'] = generate(model, start, opts['n'], temperature=0, use_cache=use_cache, compile=compile).tolist()
             if dev.type == 'cuda': torch.cuda.synchronize()
             out[name] = opts['n'] / (time.perf_counter() - t)
+        # greedy tokens: the cache must match full recompute while the context fits (past it, the loops differ by
+        # design: the cache refills from half a window), and the compiled step the plain cached one all the way
+        first = model.config.block_size - 1
+        def same(a, b):   # True, or the first new token where they part
+            return a == b or next(i for i, (x, y) in enumerate(zip(a[0][1:], b[0][1:])) if x != y)
+        out['cached_same'] = same([out['cached_tokens'][0][:first + 1]], [out['uncached_tokens'][0][:first + 1]])
+        out['compiled_same'] = same(out.pop('compiled_tokens'), out.pop('cached_tokens'))
+        out['compiled_bf16_same'] = same(out.pop('compiled_bf16_tokens'), out.pop('cached_bf16_tokens'))
+        out.pop('uncached_tokens')
         return out
     raise ValueError(kind)
 
@@ -65,6 +78,7 @@ def main():
     p.add_argument('what', choices=['train-cpu', 'train-10m', 'sampling', 'ddp', 'all'])
     p.add_argument('--device', default='cpu')
     p.add_argument('--new-tokens', type=int, default=500)
+    p.add_argument('--seed', type=int, default=0, help='seed of the random weights (sampling)')
     a = p.parse_args()
     import torch
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}")
@@ -87,10 +101,17 @@ def main():
                   f"peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
     if a.what in ('ddp', 'all'): ddp_throughput(a.device)
     if a.what in ('sampling', 'all'):
-        r = child('sample', dict(n=a.new_tokens, device=a.device))
-        print(f"== sampling gpt-10m, batch 1, {a.new_tokens} new tokens: uncached (full recompute) {r['uncached']:,.1f} tokens/s; "
-              f"KV cache {r['cached']:,.0f} tokens/s ({r['cached']/r['uncached']:.1f}x); "
-              f"KV cache with bf16 weights {r['cached_bf16']:,.0f} tokens/s ({r['cached_bf16']/r['uncached']:.1f}x)")
+        r = child('sample', dict(n=a.new_tokens, device=a.device, seed=a.seed))
+        u = r['uncached']
+        print(f"== sampling gpt-10m, batch 1, {a.new_tokens} new tokens, greedy; tokens/s and multiple of the uncached loop")
+        print(f"  uncached (full recompute)     {u:7,.1f}")
+        for name, label in [('cached', 'KV cache'), ('compiled', 'KV cache, compiled step'),
+                            ('cached_bf16', 'KV cache, bf16 weights'), ('compiled_bf16', 'compiled step, bf16 weights')]:
+            same = {'cached': 'same tokens as uncached while the context fits', 'compiled': 'same tokens as the KV cache',
+                    'compiled_bf16': 'same tokens as the bf16 KV cache'}.get(name)
+            extra = [f"compile warm-up {r[name + '_warmup_s']:.1f} s"] if name + '_warmup_s' in r else []
+            extra += [same if r[name + '_same'] is True else f"parts from it at new token {r[name + '_same']}"] if same else []
+            print(f"  {label:29s} {r[name]:7,.0f}  {r[name] / u:5.1f}x  {'; '.join(extra)}")
 
 def ddp_throughput(device:str):
     "Training tokens/s of the cpu and gpt-10m presets on 1 and 2 processes, same global batch, whole-command runs."
