@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CHANGES', 'T_975', 'variant', 'calibrate', 'run_variant', 'ablate', 'summarize', 'best_combination', 'format_table',
-           'plot_ablation']
+           'plot_ablation', 'muon_flops_per_step']
 
 # %% ../nbs/10_improvements.ipynb #ca1055c9
 import contextlib, io, json, math, multiprocessing as mp, tempfile
@@ -14,10 +14,11 @@ from dataclasses import asdict
 import torch
 
 from .data import load_splits
-from .model import GPTConfig
+from .model import GPTConfig, GPT
 from .bigram import estimate_loss
 from .training import TrainConfig, gpt_config, train_config, train, read_metrics
 from .estimate import measure_throughput
+from .optim import hidden_matrices
 
 # %% ../nbs/10_improvements.ipynb #b1a61edb
 CHANGES = {   # name -> what it changes: GPTConfig fields ('model') and TrainConfig fields ('train')
@@ -130,3 +131,9 @@ def plot_ablation(results:list, step_times:dict, ax=None, names=None):
     ax.set_xlabel('seconds of training (steps x measured step time)'); ax.set_ylabel('val loss (20 batches, mean over seeds)')
     ax.legend(fontsize=8, ncol=2); ax.grid(alpha=0.3)
     return ax
+
+# %% ../nbs/10_improvements.ipynb #6ef519e2
+def muon_flops_per_step(config:GPTConfig, ns_steps:int=5) -> int:
+    "FLOPs of Muon's Newton–Schulz iterations in one step: per iteration and hidden matrix, turned wide (m ≤ n), X·Xᵀ 2m²n, A·A 2m³, B·X 2m²n."
+    with torch.device('meta'): shapes = [tuple(p.shape) for p in hidden_matrices(GPT(config))]   # shapes only
+    return ns_steps * sum(4 * m * m * n + 2 * m ** 3 for m, n in map(sorted, shapes))

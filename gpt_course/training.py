@@ -91,6 +91,8 @@ PRESETS = {   # name -> the model (GPTConfig fields) and how to train it (TrainC
     'cpu':         dict(model=dict(block_size=64, n_layer=2, n_head=4, n_embd=128, dropout=0.0, bias=False),
                         train=dict(batch_size=24, max_iters=2000, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50,
                                    weight_decay=0.0, optimizer='muon', muon_lr=0.02, eval_interval=1000, eval_iters=20)),
+    'gpt-10m-muon': dict(model=dict(block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),
+                        train=dict(optimizer='muon', muon_lr=0.02)),   # lesson 10: the seed recipe with its CPU winner (untested on a GPU)
     'cpu-gpt2':    dict(model=dict(block_size=64, n_layer=2, n_head=4, n_embd=128, dropout=0.0, bias=False),
                         train=dict(batch_size=24, max_iters=2000, learning_rate=4e-3, min_lr=4e-4, warmup_iters=50,
                                    weight_decay=0.0, eval_interval=1000, eval_iters=20)),   # lesson 10's baseline: GPT-2's recipe, AdamW
