@@ -81,6 +81,11 @@ class CausalSelfAttention(nn.Module):
 
 
 # %% ../nbs/03_multihead.ipynb #5c9024ff
+def _compiling() -> bool:
+    "True while torch.compile traces the code (where a tensor cannot be read as a Python number)."
+    f = getattr(torch.compiler, 'is_compiling', None)
+    return bool(f and f())
+
 class KVCache:
     "Keys and values of every layer, preallocated: `k[layer]`, `v[layer]` are (B, n_head, capacity, head_size); `pos` is how many positions are filled."
     def __init__(self, n_layer:int, batch_size:int, n_head:int, capacity:int, head_size:int, device=None, dtype=None,
@@ -99,6 +104,8 @@ class KVCache:
         attend over (B, nh, S, hs) and a mask (T, S) of which ones each new position may see (None: all of them)."""
         T, dev = k.shape[2], k.device
         if self.static:                          # write at tensor positions; attend over the whole capacity, masked
+            if not _compiling() and int(self.pos) + T > self.capacity:               # (compiled code cannot ask)
+                raise ValueError(f"KV cache holds {self.capacity} positions; {int(self.pos)} are filled and {T} more do not fit.")
             t = self.pos + torch.arange(T, device=dev)                                # (T,) positions of the new entries
             self.k[layer][:, :, t] = k
             self.v[layer][:, :, t] = v

@@ -85,6 +85,8 @@ def stream(model:GPT,
     V = model.config.vocab_size
     if (idx < 0).any() or (idx >= V).any():
         raise ValueError(f"idx holds token ids outside 0..{V - 1} (the model's vocabulary), e.g. {idx[(idx < 0) | (idx >= V)][0].item()}.")
+    if compile and not use_cache:
+        raise ValueError("compile=True compiles the cached one-token step, so it needs use_cache=True.")
     idx = idx.long()
     was_training = model.training
     model.eval()
@@ -95,14 +97,15 @@ def stream(model:GPT,
         for step in range(max_new_tokens):
             if not use_cache:
                 logits = model(idx[:, -bs:])[0][:, -1]                           # (B, V) full recompute
-            elif step == 0 or int(cache.pos) == cache.capacity:                  # prefill, or refill when full
+            elif step == 0 or filled == cache.capacity:                          # prefill, or refill when full
                 cache.reset()
                 window = idx[:, -(bs if step == 0 else bs // 2):]
                 logits = model(window, kv_cache=cache)[0][:, -1]                 # (B, V)
+                filled = window.shape[1]                                         # counted here: no GPU sync
             elif decoder is not None:
-                logits = decoder(idx[:, -1:], cache)                             # (B, V) one new position, compiled
+                logits = decoder(idx[:, -1:], cache); filled += 1                # (B, V) one new position, compiled
             else:
-                logits = model(idx[:, -1:], kv_cache=cache)[0][:, -1]            # (B, V) one new position
+                logits = model(idx[:, -1:], kv_cache=cache)[0][:, -1]; filled += 1   # (B, V) one new position
             nxt = sample_next(logits, temperature, top_k, top_p, generator)     # (B, 1)
             idx = torch.cat([idx, nxt], dim=1)
             yield nxt[:, 0]
@@ -120,48 +123,59 @@ class OneRowLinear(TorchFunctionMode):
     "While active, one row's `F.linear` and one query's attention are computed from their formulas: compiled, one pass over their memory."
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func is F.linear and args[0].numel() == args[0].shape[-1]:           # a single row: (1, ..., 1, C_in)
+        if func is F.linear and len(args) >= 2 and args[0].numel() == args[0].shape[-1]:   # one row: (1, ..., 1, C_in)
             x, w = args[0], args[1]
             b = args[2] if len(args) > 2 else kwargs.get('bias')
             y = (x.float().unsqueeze(-2) * w.float()).sum(-1)                    # (..., 1, C_out): one dot product a row
             return (y if b is None else y + b.float()).to(x.dtype)
-        if func is F.scaled_dot_product_attention and args[0].shape[-2] == 1 and set(kwargs) <= {'attn_mask'}:
+        mask = args[3] if len(args) > 3 else kwargs.get('attn_mask')
+        if (func is F.scaled_dot_product_attention and 3 <= len(args) <= 4 and set(kwargs) <= {'attn_mask'}
+                and args[0].shape[-2] == 1 and (mask is None or mask.dtype == torch.bool)):
             q, k, v = (t.float() for t in args[:3])                              # (B, nh, 1, hs), (B, nh, S, hs) x 2
-            scores = (q * k).sum(-1) * q.shape[-1] ** -0.5                       # (B, nh, S): the query against every key
-            mask = kwargs.get('attn_mask', args[3] if len(args) > 3 else None)   # (1, S) True where it may look
-            if mask is not None: scores = scores.masked_fill(~mask, float('-inf'))
-            y = (F.softmax(scores, dim=-1).unsqueeze(-1) * v).sum(-2)            # (B, nh, hs): weighted sum of values
-            return y.unsqueeze(-2).to(args[0].dtype)                              # (B, nh, 1, hs)
+            scores = (q * k).sum(-1).unsqueeze(-2) * q.shape[-1] ** -0.5         # (B, nh, 1, S): the query against every key
+            if mask is not None: scores = scores.masked_fill(~mask, float('-inf'))   # True where it may look
+            weights = F.softmax(scores, dim=-1).transpose(-2, -1)                # (B, nh, S, 1)
+            return (weights * v).sum(-2, keepdim=True).to(args[0].dtype)         # (B, nh, 1, hs): weighted sum of values
         return func(*args, **kwargs)
 
-def decode_step(model:GPT, idx:torch.Tensor, cache:KVCache) -> torch.Tensor:
+def decode_step(model:GPT, idx:torch.Tensor, cache:KVCache, one_row:bool=True) -> torch.Tensor:
     "Logits (B, V) of the next token after `idx` (B, 1), through `cache`: the step `Decoder` compiles."
-    if idx.device.type != 'cpu': return model(idx, kv_cache=cache)[0][:, -1]
+    if not one_row: return model(idx, kv_cache=cache)[0][:, -1]
     with OneRowLinear(): return model(idx, kv_cache=cache)[0][:, -1]
 
 def decode_options(device:torch.device) -> dict:
     "Inductor options for the decode step: on a CPU, store every intermediate instead of recomputing it in each consumer's loop."
     if device.type != 'cpu': return {}
+    import torch._inductor
     names = torch._inductor.list_options()
     return {k: 1 for k in ('realize_opcount_threshold', 'realize_cpu_opcount_threshold') if k in names}
 
 class Decoder:
     "One-token steps of `model` through a static `KVCache`: compiled with `torch.compile`, eager if compiling fails."
     def __init__(self, model:GPT, compile_fn=torch.compile):
-        self.model = model
-        device = next(model.parameters()).device
-        self.step = compile_fn(decode_step, dynamic=False, fullgraph=True, options=decode_options(device))
+        self.model, self.compile_fn = model, compile_fn
+        self.device = next(model.parameters()).device
+        self.one_row = self.device.type == 'cpu'        # the formula rewrite is measured on CPUs only
+        self.step = self._compile()
+
+    def _compile(self):
+        try: return self.compile_fn(decode_step, dynamic=False, fullgraph=True, options=decode_options(self.device))
+        except Exception as e: return self._give_up(e)  # e.g. torch.compile unsupported on this platform
+
+    def _give_up(self, e:Exception):
+        first = (str(e).strip().splitlines() or [''])[0][:200]
+        warnings.warn(f"torch.compile could not compile the decode step ({type(e).__name__}: {first}); "
+                      "decoding without it: slower, and in bf16 the tokens may differ.")
+        return None
 
     def __call__(self, idx:torch.Tensor, cache:KVCache) -> torch.Tensor:
         "Logits (B, V) after `idx` (B, 1); writes its keys and values into `cache` and advances it by one."
-        if self.step is not None:
-            idx = idx.clone(memory_format=torch.contiguous_format)              # fixed strides: a slice of a growing
-            pos = cache.pos.clone()                                              # sequence would recompile every step
-            try: return self.step(self.model, idx, cache)
-            except Exception as e:                                               # e.g. no C++ compiler: decode eagerly
-                first = (str(e).strip().splitlines() or [''])[0][:200]
-                warnings.warn(f"torch.compile could not compile the decode step ({type(e).__name__}: {first}); "
-                              "decoding without it, which gives the same tokens more slowly.")
-                self.step = None
+        idx = idx.clone(memory_format=torch.contiguous_format)                  # fixed strides: a slice of a growing
+        while self.step is not None:                                            # sequence would recompile every step
+            pos = cache.pos.clone()
+            try: return self.step(self.model, idx, cache, self.one_row)
+            except Exception as e:
                 cache.pos.copy_(pos)                                             # as if the failed call never ran
+                if self.one_row: self.one_row = False                            # older torch: no modes in compiled code
+                else: self.step = self._give_up(e)                               # e.g. no C++ compiler: decode eagerly
         return self.model(idx, kv_cache=cache)[0][:, -1]

@@ -259,8 +259,9 @@ def test_sample_compiled(capsys, ckpt):
     "`sample --compile` writes the greedy text of the plain cached loop, past block_size too; with --no-cache it is an error."
     for opts in (['--temperature', '0'], ['--seed', '3']):                   # greedy, and a seeded sample
         plain = cli(capsys, 'sample', '--ckpt', ckpt, '--max-new-tokens', '200', *opts)[1]
-        rc, out, _ = cli(capsys, 'sample', '--ckpt', ckpt, '--max-new-tokens', '200', *opts, '--compile')
+        rc, out, err = cli(capsys, 'sample', '--ckpt', ckpt, '--max-new-tokens', '200', *opts, '--compile')
         assert rc == 0 and out == plain and len(out) == 200 + 1
+        assert 'could not compile' not in err, err                          # the compiled path ran, not the fallback
     rc, _, err = cli(capsys, 'sample', '--ckpt', ckpt, '--compile', '--no-cache')
     assert rc == 2 and '--no-cache' in err and 'Traceback' not in err
 
