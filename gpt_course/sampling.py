@@ -123,20 +123,24 @@ class OneRowLinear(TorchFunctionMode):
     "While active, one row's `F.linear` and one query's attention are computed from their formulas: compiled, one pass over their memory."
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func is F.linear and len(args) >= 2 and args[0].numel() == args[0].shape[-1]:   # one row: (1, ..., 1, C_in)
-            x, w = args[0], args[1]
-            b = args[2] if len(args) > 2 else kwargs.get('bias')
-            y = (x.float().unsqueeze(-2) * w.float()).sum(-1)                    # (..., 1, C_out): one dot product a row
-            return (y if b is None else y + b.float()).to(x.dtype)
+        if func is F.linear and len(args) >= 2 and args[0].numel() == args[0].shape[-1]:   # one row (batch 1): (1, ..., 1, C_in)
+            return self.linear(args[0], args[1], args[2] if len(args) > 2 else kwargs.get('bias'))
         mask = args[3] if len(args) > 3 else kwargs.get('attn_mask')
-        if (func is F.scaled_dot_product_attention and 3 <= len(args) <= 4 and set(kwargs) <= {'attn_mask'}
-                and args[0].shape[-2] == 1 and (mask is None or mask.dtype == torch.bool)):
-            q, k, v = (t.float() for t in args[:3])                              # (B, nh, 1, hs), (B, nh, S, hs) x 2
-            scores = (q * k).sum(-1).unsqueeze(-2) * q.shape[-1] ** -0.5         # (B, nh, 1, S): the query against every key
-            if mask is not None: scores = scores.masked_fill(~mask, float('-inf'))   # True where it may look
-            weights = F.softmax(scores, dim=-1).transpose(-2, -1)                # (B, nh, S, 1)
-            return (weights * v).sum(-2, keepdim=True).to(args[0].dtype)         # (B, nh, 1, hs): weighted sum of values
+        if (func is F.scaled_dot_product_attention and args[0].shape[-2] == 1   # one query; and only the calls the formula
+                and 3 <= len(args) <= 4 and set(kwargs) <= {'attn_mask'}          # computes exactly: no dropout, no is_causal,
+                and (mask is None or mask.dtype == torch.bool)):                  # no scale, a True-means-look mask
+            return self.attention(*args[:3], mask)
         return func(*args, **kwargs)
+
+    def linear(self, x, w, b=None):
+        y = (x.float().unsqueeze(-2) * w.float()).sum(-1)                        # (..., 1, C_out): one dot product a row
+        return (y if b is None else y + b.float()).to(x.dtype)
+
+    def attention(self, q, k, v, mask=None):                                     # (B, nh, 1, hs), (B, nh, S, hs) x 2
+        scores = (q.float() * k.float()).sum(-1).unsqueeze(-2) * q.shape[-1] ** -0.5   # (B, nh, 1, S): query · every key
+        if mask is not None: scores = scores.masked_fill(~mask, float('-inf'))   # True where it may look
+        weights = F.softmax(scores, dim=-1).transpose(-2, -1)                    # (B, nh, S, 1)
+        return (weights * v.float()).sum(-2, keepdim=True).to(q.dtype)           # (B, nh, 1, hs): weighted sum of values
 
 def decode_step(model:GPT, idx:torch.Tensor, cache:KVCache, one_row:bool=True) -> torch.Tensor:
     "Logits (B, V) of the next token after `idx` (B, 1), through `cache`: the step `Decoder` compiles."
@@ -151,7 +155,7 @@ def decode_options(device:torch.device) -> dict:
     return {k: 1 for k in ('realize_opcount_threshold', 'realize_cpu_opcount_threshold') if k in names}
 
 class Decoder:
-    "One-token steps of `model` through a static `KVCache`: compiled with `torch.compile`, eager if compiling fails."
+    "One-token steps of `model` through a static `KVCache`: compiled with `torch.compile`, eager if compiling fails. Refill the cache before it is full, as `stream` does."
     def __init__(self, model:GPT, compile_fn=torch.compile):
         self.model, self.compile_fn = model, compile_fn
         self.device = next(model.parameters()).device
@@ -165,13 +169,13 @@ class Decoder:
     def _give_up(self, e:Exception):
         first = (str(e).strip().splitlines() or [''])[0][:200]
         warnings.warn(f"torch.compile could not compile the decode step ({type(e).__name__}: {first}); "
-                      "decoding without it: slower, and in bf16 the tokens may differ.")
+                      "decoding without it: slower, and in bf16 the tokens may differ from the compiled step's.")
         return None
 
     def __call__(self, idx:torch.Tensor, cache:KVCache) -> torch.Tensor:
         "Logits (B, V) after `idx` (B, 1); writes its keys and values into `cache` and advances it by one."
-        idx = idx.clone(memory_format=torch.contiguous_format)                  # fixed strides: a slice of a growing
-        while self.step is not None:                                            # sequence would recompile every step
+        idx = idx.clone(memory_format=torch.contiguous_format)   # a slice of the growing sequence has new strides each step
+        while self.step is not None:                             # (and would recompile): a fresh copy has the same every time
             pos = cache.pos.clone()
             try: return self.step(self.model, idx, cache, self.one_row)
             except Exception as e:
