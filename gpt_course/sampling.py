@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from .multihead import KVCache
+from .multihead import KVCache, compiling
 from .model import GPT
 
 # %% ../nbs/07_sampling.ipynb #17ec5d71
@@ -144,7 +144,7 @@ class OneRowLinear(TorchFunctionMode):
 
 def decode_step(model:GPT, idx:torch.Tensor, cache:KVCache, one_row:bool=True) -> torch.Tensor:
     "Logits (B, V) of the next token after `idx` (B, 1), through `cache`: the step `Decoder` compiles."
-    if not one_row: return model(idx, kv_cache=cache)[0][:, -1]
+    if not (one_row and compiling()): return model(idx, kv_cache=cache)[0][:, -1]   # run eagerly, the library is faster
     with OneRowLinear(): return model(idx, kv_cache=cache)[0][:, -1]
 
 def decode_options(device:torch.device) -> dict:
