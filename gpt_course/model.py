@@ -44,8 +44,6 @@ class GPTConfig:
                              f"(each head gets n_embd / n_head dimensions).")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"GPTConfig.dropout must be a number in [0, 1), got {self.dropout!r}.")
-        if not isinstance(self.bias, bool):
-            raise ValueError(f"GPTConfig.bias must be True or False, got {self.bias!r}.")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"GPTConfig.activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}.")
         if self.norm not in NORMS: raise ValueError(f"GPTConfig.norm must be one of {list(NORMS)}, got {self.norm!r}.")
