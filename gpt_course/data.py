@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['SHAKESPEARE_URL', 'SHAKESPEARE_MD5', 'DATA_ENV', 'FILE_NAME', 'md5sum', 'cache_dir', 'download', 'find_text_file',
-           'load_text', 'CharTokenizer', 'train_val_split', 'get_batch', 'TextSplits', 'load_splits', 'mps_available',
-           'resolve_device', 'synchronize']
+           'load_text', 'CharTokenizer', 'tokenizer_from_dict', 'train_val_split', 'get_batch', 'TextSplits',
+           'load_splits']
 
 # %% ../nbs/00_data.ipynb #4615e0c5
-import hashlib, json, os, tempfile, urllib.request
+import hashlib, json, math, os, tempfile, urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,16 +80,20 @@ def load_text(path=None) -> str:
     p = find_text_file(path)
     raw = p.read_bytes()
     if not raw: raise ValueError(f"{p} is empty: there is nothing to train on. Use a text file with some text in it.")
+    if raw[:2] in (b'\xff\xfe', b'\xfe\xff'):        # a UTF-16 byte-order mark: text, in another encoding
+        raise ValueError(f"{p} is UTF-16 text, not UTF-8: convert it first, e.g. `iconv -f utf-16 -t utf-8 in.txt > out.txt`.")
     try: text = raw.decode('utf-8')
     except UnicodeDecodeError as e:
         kind = 'a binary file, not text' if b'\x00' in raw[:8192] else 'not UTF-8 text'
         raise ValueError(f"{p} is {kind}: byte {e.start} (0x{raw[e.start]:02x}) is not valid UTF-8 ({e.reason}). "
-                         "Use a UTF-8 text file (convert one with e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`).") from None
+                         "Use a UTF-8 text file (convert a Latin-1 one with e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`).") from None
     return text.replace('\r\n', '\n').replace('\r', '\n')    # universal newlines, as open() in text mode reads them
 
 # %% ../nbs/00_data.ipynb #d0e69abb
 class CharTokenizer:
     "Maps each character of a fixed vocabulary to an integer and back."
+    kind = 'char'               # which tokenizer a saved `to_dict()` is (lesson 11's byte-level BPE says 'bpe')
+
     def __init__(self, chars):  # the vocabulary, in token order
         self.chars = list(chars)
         if len(set(self.chars)) != len(self.chars): raise ValueError("The vocabulary has repeated characters.")
@@ -120,9 +124,9 @@ class CharTokenizer:
             raise ValueError(f"Token id(s) {bad[:10]} out of range for a vocabulary of {self.vocab_size}.")
         return ''.join(self.chars[i] for i in ids)
 
-    def to_dict(self) -> dict: return {"chars": self.chars}
+    def to_dict(self) -> dict: return {"kind": self.kind, "chars": self.chars}
     @classmethod
-    def from_dict(cls, d:dict): return cls(d["chars"])
+    def from_dict(cls, d:dict): return cls(d["chars"])           # files older than `kind` hold only "chars"
 
     def save(self, path):
         "Write the vocabulary to a JSON file."
@@ -133,9 +137,19 @@ class CharTokenizer:
         try: return cls.from_dict(json.loads(Path(path).read_text(encoding='utf-8')))
         except (ValueError, TypeError, KeyError) as e:   # bad JSON (a ValueError), or JSON of another shape
             raise ValueError(f"{path} is not a tokenizer file written by CharTokenizer.save ({type(e).__name__}: {e}); "
-                             'expected JSON like {"chars": ["a", "b"]}.') from None
+                             'expected JSON like {"kind": "char", "chars": ["a", "b"]}.') from None
 
     def __repr__(self): return f"CharTokenizer(vocab_size={self.vocab_size})"
+
+# %% ../nbs/00_data.ipynb #e11c097f
+def tokenizer_from_dict(d:dict):
+    "The tokenizer a `to_dict()` describes: a `CharTokenizer` ('char'; also files older than `kind`) or lesson 11's `BPETokenizer` ('bpe')."
+    kind = d.get('kind', 'char') if isinstance(d, dict) else None
+    if kind == 'char': return CharTokenizer.from_dict(d)
+    if kind == 'bpe':
+        from gpt_course.bpe import BPETokenizer        # lesson 11's, imported only when it is needed
+        return BPETokenizer.from_dict(d)
+    raise ValueError(f"Unknown tokenizer {d!r:.80}: expected a dict with kind 'char' or 'bpe'.")
 
 # %% ../nbs/00_data.ipynb #ec4dd489
 def train_val_split(data:torch.Tensor, val_frac:float=0.1):
@@ -167,46 +181,21 @@ def get_batch(data:torch.Tensor,  # 1-d tensor of token ids
 @dataclass
 class TextSplits:
     "A tokenizer with the encoded train and validation data."
-    tokenizer: CharTokenizer
+    tokenizer: object    # a `CharTokenizer`, or anything with its five (lesson 11's `BPETokenizer`)
     train: torch.Tensor  # (N_train,) token ids
     val: torch.Tensor    # (N_val,) token ids
 
-def load_splits(path=None, val_frac:float=0.1) -> TextSplits:
-    "Load the text (see `load_text`), build its tokenizer, encode and split it."
+    def check(self, block_size:int):
+        "Raise `ValueError` if either split is shorter than one window of `block_size` + 1 tokens."
+        total = len(self.train) + len(self.val)
+        for name in ('train', 'val'):
+            if (n := len(getattr(self, name))) < block_size + 1:
+                need = f"about {math.ceil((block_size + 1) * total / n):,} tokens" if n else "more text"
+                raise ValueError(f"The {name} split has {n} tokens, but block_size={block_size} needs at least {block_size + 1}: "
+                                 f"use a longer text ({need}) or a smaller block_size.")
+
+def load_splits(path=None, val_frac:float=0.1, tokenizer=None) -> TextSplits:
+    "Load the text (see `load_text`), encode it with `tokenizer` (default: a `CharTokenizer` of its characters), and split it."
     text = load_text(path)
-    tok = CharTokenizer.from_text(text)
+    tok = tokenizer or CharTokenizer.from_text(text)
     return TextSplits(tok, *train_val_split(torch.tensor(tok.encode(text), dtype=torch.long, device='cpu'), val_frac))
-
-# %% ../nbs/00_data.ipynb #8a1bf2cb
-def mps_available() -> bool:
-    "True if PyTorch can use Apple's Metal GPU (MPS) here."
-    mps = getattr(torch.backends, 'mps', None)
-    return bool(mps is not None and mps.is_available())
-
-def resolve_device(device:str='auto') -> torch.device:
-    "'auto' → CUDA if available, else Apple's MPS, else CPU; a named device is checked to exist here."
-    if device == 'auto':
-        if torch.cuda.is_available(): return torch.device('cuda')
-        return torch.device('mps' if mps_available() else 'cpu')
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device={device!r} is not a device name; use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps'.") from None
-    if d.type == 'cuda':
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} but no CUDA GPU is available here; use 'auto' or 'cpu'.")
-        if d.index is not None and d.index >= torch.cuda.device_count():
-            raise ValueError(f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA GPU(s); "
-                             f"use 'cuda:0' ... 'cuda:{torch.cuda.device_count() - 1}'.")
-    elif d.type == 'mps':
-        if not mps_available():
-            raise ValueError(f"device={device!r} but Apple's MPS backend is not available here "
-                             "(it needs a Mac with macOS 12.3 or later); use 'auto' or 'cpu'.")
-    elif d.type != 'cpu':
-        raise ValueError(f"device={device!r}: the course runs on 'cpu', 'cuda' or 'mps'.")
-    return d
-
-def synchronize(device):
-    "Wait for queued GPU work on `device` to finish (GPUs run asynchronously); a no-op on the CPU. Call it before reading a timer."
-    d = torch.device(device)
-    if d.type == 'cuda': torch.cuda.synchronize(d)
-    elif d.type == 'mps': torch.mps.synchronize()

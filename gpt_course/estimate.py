@@ -11,29 +11,21 @@ import time
 
 import torch
 
-from .data import get_batch, resolve_device, synchronize
-from .blocks import ffn_hidden
+from .data import get_batch
+from .devices import autocast_context, choose_precision, make_scaler, resolve_device, synchronize
 from .model import GPT, GPTConfig
-from .training import (TrainConfig, accumulate_gradients, autocast_context, choose_precision,
-                                 configure_optimizer, make_scaler, optimizer_step)
+from .training import TrainConfig, accumulate_gradients, configure_optimizer, optimizer_step
 
 # %% ../nbs/08_estimate.ipynb #3178a284
 def count_params(config:GPTConfig, non_embedding:bool=False) -> int:
-    "Parameters of `GPT(config)`, from the shapes alone (a tied head counted once); `non_embedding` leaves out the position embedding."
-    C, L, b, V = config.n_embd, config.n_layer, config.bias, config.vocab_size
-    swiglu = config.activation == 'swiglu'
-    hidden = ffn_hidden(C, config.activation)                            # the feed-forward width
-    attn = 4 * C * C + (4 * C if b else 0)                               # qkv 3C² and proj C², with biases 4C
-    mlp = (3 if swiglu else 2) * C * hidden + (((2 if swiglu else 1) * hidden + C) if b else 0)
-    norm = C + (C if b and config.norm == 'layernorm' else 0)            # gain, and a bias for LayerNorm
-    n = V * C * (1 if config.tie_weights else 2) + L * (attn + mlp + 2 * norm) + norm   # + final norm
-    return n if non_embedding or config.pos_emb != 'learned' else n + config.block_size * C
+    "Parameters of `GPT(config)`, counted on the `meta` device (shapes only, no memory); `non_embedding` leaves out the position table."
+    with torch.device('meta'): return GPT(config).num_params(non_embedding)
 
 def flops_per_token(config:GPTConfig) -> float:
-    "Training FLOPs (forward + backward) per token: 6N + 12·n_layer·n_embd·block_size (N without the embedding lookups)."
-    lookup_only = 0 if config.tie_weights else config.vocab_size * config.n_embd   # an untied wte does no matmul
-    return 6 * (count_params(config, non_embedding=True) - lookup_only) + 12 * config.n_layer * config.n_embd * config.block_size
-
+    "Training FLOPs (forward + backward) per token: 6N + 12·n_layer·n_embd·block_size, N the parameters that multiply."
+    with torch.device('meta'): m = GPT(config)
+    lookup_only = 0 if m.lm_head.weight is m.transformer.wte.weight else m.transformer.wte.weight.numel()  # an untied wte
+    return 6 * (m.num_params(non_embedding=True) - lookup_only) + 12 * config.n_layer * config.n_embd * config.block_size
 
 # %% ../nbs/08_estimate.ipynb #0a75376f
 DEVICE_PEAKS = {   # TFLOP/s, dense; None: no hardware support for that precision's matrix units
@@ -66,8 +58,9 @@ def measure_throughput(model_config:GPTConfig, cfg:TrainConfig, data:torch.Tenso
     opt = configure_optimizer(model, cfg)
     g, T = torch.Generator().manual_seed(0), model_config.block_size
     sync = lambda: synchronize(device)
+    batches = lambda last: get_batch(data, T, cfg.batch_size, device, generator=g)
     def step():                                     # the same two calls `train` makes each step
-        accumulate_gradients(model, data, T, cfg, device, ctx, scaler, g).item()
+        accumulate_gradients(model, batches, cfg.grad_accum, ctx, scaler).item()
         optimizer_step(model, opt, scaler, cfg.grad_clip)
     for _ in range(warmup): step()
     sync(); t = time.perf_counter()

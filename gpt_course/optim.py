@@ -39,10 +39,12 @@ def orthogonalize(G:torch.Tensor, steps:int=5) -> torch.Tensor:
 
 # %% ../nbs/06a_optim.ipynb #941cf981
 class Muon(torch.optim.Optimizer):
-    "Muon for param groups with muon=True (2-d matrices), AdamW for the others."
-    def __init__(self, param_groups, lr:float, betas=(0.9, 0.99), momentum:float=0.95, eps:float=1e-8, ns_steps:int=5):
+    "Muon for param groups with muon=True (2-d matrices), at `muon_lr`; AdamW for the others, at `lr`. Schedules set `lr`: the ratio holds."
+    def __init__(self, param_groups, lr:float, muon_lr:float=0.02, betas=(0.9, 0.99), momentum:float=0.95, eps:float=1e-8,
+                 ns_steps:int=5):
         super().__init__(param_groups, dict(lr=lr, betas=betas, momentum=momentum, eps=eps, weight_decay=0.0,
                                             ns_steps=ns_steps, muon=False))
+        self.muon_ratio = muon_lr / lr                                     # Muon's rate over AdamW's, whatever lr a schedule sets
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -67,8 +69,9 @@ class Muon(torch.optim.Optimizer):
                     p.mul_(1 - lr * wd).addcdiv_(state['exp_avg'], denom, value=-lr / (1 - beta1 ** state['step']))
             for shape, items in by_shape.items():
                 updates = orthogonalize(torch.stack([u for _, u in items]), group['ns_steps'])   # (k, m, n)
-                scale = lr * max(1, shape[0] / shape[1]) ** 0.5               # same RMS step for tall matrices
-                for (p, _), u in zip(items, updates): p.mul_(1 - lr * wd).add_(u, alpha=-scale)
+                mlr = lr * self.muon_ratio
+                scale = mlr * max(1, shape[0] / shape[1]) ** 0.5              # same RMS step for tall matrices
+                for (p, _), u in zip(items, updates): p.mul_(1 - mlr * wd).add_(u, alpha=-scale)
 
 # %% ../nbs/06a_optim.ipynb #cfcdb176
 def hidden_matrices(model:nn.Module) -> list:
@@ -76,9 +79,8 @@ def hidden_matrices(model:nn.Module) -> list:
     return [m.weight for b in model.modules() if isinstance(b, Block)
             for m in b.modules() if isinstance(m, nn.Linear) and m.weight.requires_grad]
 
-def muon_param_groups(model:nn.Module, lr:float, muon_lr:float, weight_decay:float=0.0) -> list:
-    "Param groups for `Muon`: the blocks' matrices (Muon, peak `muon_lr`), other ≥2-d (AdamW, decayed), the rest (AdamW)."
+def muon_param_groups(model:nn.Module, weight_decay:float=0.0) -> list:
+    "Param groups for `Muon`: the blocks' matrices (Muon), other ≥2-d parameters (AdamW, decayed), the rest (AdamW)."
     hidden = {id(p) for p in hidden_matrices(model)}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in hidden]
-    return [{'params': hidden_matrices(model), 'muon': True, 'weight_decay': weight_decay, 'lr_mult': muon_lr / lr},
-            *param_groups(rest, weight_decay)]
+    return [{'params': hidden_matrices(model), 'muon': True, 'weight_decay': weight_decay}, *param_groups(rest, weight_decay)]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest, torch
 import gpt_course.data as data
 import gpt_course.training as training
-from gpt_course.data import resolve_device
-from gpt_course.training import choose_precision, make_scaler
+from gpt_course.devices import resolve_device
+from gpt_course.devices import choose_precision, make_scaler
 
 ROOT = Path(__file__).resolve().parent.parent
 GPUS = {'T4': (7, 5), 'V100': (7, 0), 'A100': (8, 0), 'H100': (9, 0)}

@@ -8,7 +8,8 @@ from gpt_course.cli import main
 from gpt_course.data import CharTokenizer, load_splits
 from gpt_course.model import GPT
 from gpt_course.sampling import generate
-from gpt_course.training import RunExistsError, TrainConfig, gpt_config, read_metrics, train, train_config
+from gpt_course.training import TrainConfig, gpt_config, train, train_config
+from gpt_course.checkpoint import RunExistsError, read_metrics
 
 TINY = ['--preset', 'tiny', '--eval-iters', '2', '--sample-chars', '0', '--device', 'cpu']   # bit-exact resume: CPU
 CLI = [sys.executable, '-c', 'import sys; from gpt_course.cli import main; sys.exit(main())']
@@ -204,7 +205,7 @@ def test_bad_checkpoints(capsys, ckpt, tmp_path, name, make, msg):
 
 @pytest.mark.parametrize('device', ['cuda', 'mps', 'tpu', 'meta'])
 def test_unavailable_devices(capsys, ckpt, tmp_path, device):
-    from gpt_course.data import resolve_device
+    from gpt_course.devices import resolve_device
     try: resolve_device(device); pytest.skip(f'{device} is available here')
     except ValueError: pass
     for argv in (['train', *TINY, '--max-iters', '2', '--out', tmp_path, '--device', device],

@@ -20,10 +20,11 @@ def child(kind:str, opts:dict) -> dict:
 def run_child(kind:str, opts:dict):
     import torch
     from gpt_course.data import load_splits
-    from gpt_course.data import resolve_device
+    from gpt_course.devices import resolve_device
     from gpt_course.model import GPT
-    from gpt_course.training import gpt_config, train, train_config, autocast_context, choose_precision
-    from gpt_course.bigram import estimate_loss
+    from gpt_course.training import gpt_config, train, train_config
+    from gpt_course.devices import autocast_context, choose_precision
+    from gpt_course.training import estimate_loss
     splits = load_splits()
     if kind == 'train':   # a whole run through `train`, then the val loss over 200 batches
         import tempfile
