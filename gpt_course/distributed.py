@@ -13,7 +13,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .checkpoint import capture_rng_state, claim_folder, restore_rng_state
-from .training import Run, batch_from, estimate_loss
+from .data import batch_from
+from .training import Run, estimate_loss
 
 # %% ../nbs/06e_distributed.ipynb #7747505a
 def launched_by_torchrun() -> bool:

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['GPT_10M', 'CPU', 'PRESETS', 'TrainConfig', 'gpt_config', 'train_config', 'get_lr', 'configure_optimizer',
-           'optimizer_step', 'accumulate_gradients', 'batch_from', 'estimate_loss', 'Run', 'save',
-           'evaluate_and_keep_best', 'diverged', 'TrainResult', 'train']
+           'optimizer_step', 'accumulate_gradients', 'estimate_loss', 'Run', 'evaluate_and_keep_best', 'TrainResult',
+           'train']
 
 # %% ../nbs/06d_training.ipynb #3a19c598
 import math, random, signal, time
@@ -17,12 +17,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .data import get_batch
+from .data import batch_from, get_batch
 from .devices import PRECISIONS, autocast_context, choose_precision, compile_default, make_scaler, maybe_compile, resolve_device
 from .model import GPT, GPTConfig, one_of, option, real, text, validate, whole
 from .optim import Muon, adamw, muon_param_groups, param_groups
-from .checkpoint import (MetricsLog, StopOnSignal, capture_rng_state, check_out_dir, claim_folder, nonfinite_tensors,
-                         restore_rng_state, restore_run, run_state, save_checkpoint)
+from .checkpoint import (MetricsLog, StopOnSignal, capture_rng_state, check_out_dir, claim_folder, diverged,
+                         restore_rng_state, restore_run, save_run)
 
 # %% ../nbs/06d_training.ipynb #b5d1d0bc
 @dataclass
@@ -93,7 +93,6 @@ def get_lr(it:int, cfg:TrainConfig) -> float:
     coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))                             # 1 -> 0
     return cfg.min_lr + coeff * (cfg.learning_rate - cfg.min_lr)
 
-# %% ../nbs/06d_training.ipynb #5f0a1668
 def configure_optimizer(model:nn.Module, cfg:TrainConfig) -> torch.optim.Optimizer:
     "The optimizer `cfg` asks for: AdamW (decay on ≥2-d parameters only, fused where supported), or Muon for the blocks' matrices."
     if cfg.optimizer == 'muon':
@@ -123,11 +122,6 @@ def accumulate_gradients(model:nn.Module, batches, grad_accum:int, ctx, scaler) 
     return total / grad_accum
 
 # %% ../nbs/06d_training.ipynb #8d750bd4
-def batch_from(data, block_size:int, batch_size:int, device, generator:torch.Generator):
-    "A batch (x, y) from `data`: random windows of a 1-d token tensor, or what an object's `batch(...)` method returns."
-    if torch.is_tensor(data): return get_batch(data, block_size, batch_size, device, generator=generator)
-    return data.batch(block_size, batch_size, device, generator)
-
 @torch.no_grad()
 def estimate_loss(model:nn.Module, splits:dict, block_size:int, batch_size:int, eval_iters:int=200, device=None, seed:int=0) -> dict:
     "Mean loss on `eval_iters` random batches of each split (name -> data), in eval mode, the batches drawn from `seed`."
@@ -175,26 +169,17 @@ class Run:
             x, y = batch_from(self.splits.val, self.model_config.block_size, self.cfg.batch_size, self.device, torch.Generator().manual_seed(0))
             self.fwd = self.train_fwd = maybe_compile(self.model, True, (x, y), self.ctx)
 
+    def probe_loss(self) -> float:
+        "The loss the weights give on one fixed validation batch, in eval mode (no dropout, so no random number is drawn)."
+        T, B = self.model_config.block_size, min(self.cfg.batch_size, 8)
+        with self.ctx: return estimate_loss(self.model, {'val': self.splits.val}, T, B, 1, self.device)['val']
+
     def evaluate(self) -> dict:
         "Mean loss on `eval_iters` batches of each split, always the same batches (drawn from the run's evaluation seed)."
         data, T, B = {'train': self.splits.train, 'val': self.splits.val}, self.model_config.block_size, self.cfg.batch_size
         with self.ctx: return estimate_loss(self.fwd, data, T, B, self.cfg.eval_iters, self.device, seed=self.cfg.seed + 1)
 
-# %% ../nbs/06d_training.ipynb #348b26e1
-def save(run:Run, name:str):
-    "Save the run to out/name, unless its weights are broken: then stop, saving nothing."
-    state = run_state(run)
-    if bad := nonfinite_tensors({'model': state['model'], 'optimizer': state['optimizer']}):
-        diverged(run, f"{bad[0]} holds NaN or infinite values")
-    run.model.eval()                                     # no dropout: the probe draws no random numbers
-    x, y = batch_from(run.splits.val, run.model_config.block_size, min(run.cfg.batch_size, 8), run.device,
-                      torch.Generator().manual_seed(0))
-    with torch.no_grad(), run.ctx: probe = run.model(x, y)[1].item()
-    run.model.train()
-    if not math.isfinite(probe): diverged(run, f"the weights now give a loss of {probe}")
-    if run.writes_files: save_checkpoint(run.out/name, state)
-    if name == 'last.pt': run.saved_step = run.step
-
+# %% ../nbs/06d_training.ipynb #22c05803
 def evaluate_and_keep_best(run:Run, log:MetricsLog):
     "Evaluate; log it; if the validation loss is the best so far, save best.pt."
     run.last_eval = ev = run.evaluate()
@@ -202,22 +187,9 @@ def evaluate_and_keep_best(run:Run, log:MetricsLog):
     log.say(f"step {run.step}: train loss {ev['train']:.4f}, val loss {ev['val']:.4f}")
     if ev['val'] < run.best_val:
         run.best_val = ev['val']
-        save(run, 'best.pt')
+        save_run(run, 'best.pt')
 
-# %% ../nbs/06d_training.ipynb #fc4a9799
-def diverged(run:Run, what:str):
-    "Stop the run with a `FloatingPointError` that says what went wrong, and what to do that is true for this run."
-    cfg, muon = run.cfg, run.cfg.optimizer == 'muon'
-    fixes = [f"a lower learning rate (learning_rate={cfg.learning_rate / 10:g}" + (f", muon_lr={cfg.muon_lr / 10:g}" if muon else "") + ")"]
-    if cfg.grad_clip == 0: fixes.append("gradient clipping (grad_clip=1.0)")
-    if run.precision == 'fp16': fixes.append("fp32 (precision='fp32'), since fp16 overflows more easily")
-    where = (f"The last good checkpoint, {run.out/'last.pt'} (step {run.saved_step}), was not touched: resume from it with "
-             if run.saved_step is not None else "No checkpoint of this run was saved: start again (overwrite) with ")
-    lr = f"learning_rate={cfg.learning_rate:g}" + (f" and muon_lr={cfg.muon_lr:g}" if muon else '')
-    raise FloatingPointError(f"Training diverged at step {run.step}: {what}, with {lr}. Nothing was saved. {where}"
-                             + ' or '.join(fixes) + '.')
-
-# %% ../nbs/06d_training.ipynb #49393671
+# %% ../nbs/06d_training.ipynb #f5e74d98
 @dataclass
 class TrainResult:
     "What `train` returns."
@@ -232,7 +204,6 @@ class TrainResult:
     out_dir: Path
     stop_signal: int = 0       # the signal that stopped it (signal.SIGINT or SIGTERM); 0 if none
 
-# %% ../nbs/06d_training.ipynb #f5e74d98
 def train(model_config:GPTConfig,     # the model to build (vocab_size must match the tokenizer)
           cfg:TrainConfig,            # how to train it
           splits,                     # `TextSplits` (lesson 00): the tokenizer, the train and validation data
@@ -265,9 +236,9 @@ def train(model_config:GPTConfig,     # the model to build (vocab_size must matc
                 log.step(run.step, loss, lr, tokens_per_step / (time.perf_counter() - t0), cfg.log_interval)
                 if run.step % cfg.eval_interval == 0 or run.step == cfg.max_iters: evaluate_and_keep_best(run, log)
                 if run.step % (cfg.checkpoint_interval or cfg.eval_interval) == 0 or run.step == cfg.max_iters:
-                    save(run, 'last.pt')
+                    save_run(run, 'last.pt')
                 if callback is not None: callback(run.step, loss, run.model)
-            if (stopped := run.stopping(stop)) and run.saved_step != run.step: save(run, 'last.pt')
+            if (stopped := run.stopping(stop)) and run.saved_step != run.step: save_run(run, 'last.pt')
             if stopped: log.say(f"Stopped by {signal.Signals(stop.signum or signal.SIGTERM).name}: saved step {run.step} "
                                 f"to {out/'last.pt'}; continue with resume=True.")
             elapsed = time.perf_counter() - log.t_start

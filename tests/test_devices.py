@@ -4,10 +4,8 @@ Also the static device check over the lessons (tools/check_devices.py) on code t
 import json, subprocess, sys, warnings
 from pathlib import Path
 import pytest, torch
-import gpt_course.data as data
-import gpt_course.training as training
-from gpt_course.devices import resolve_device
-from gpt_course.devices import choose_precision, make_scaler
+import gpt_course.devices as devices
+from gpt_course.devices import choose_precision, make_scaler, resolve_device
 
 ROOT = Path(__file__).resolve().parent.parent
 GPUS = {'T4': (7, 5), 'V100': (7, 0), 'A100': (8, 0), 'H100': (9, 0)}
@@ -40,7 +38,7 @@ def test_cuda_index_out_of_range(gpu):
 
 def test_mps(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    monkeypatch.setattr(data, 'mps_available', lambda: True)
+    monkeypatch.setattr(devices, 'mps_available', lambda: True)
     assert resolve_device('auto') == torch.device('mps') and resolve_device('mps') == torch.device('mps')
     assert choose_precision('mps') == 'fp32'
     for p in ('bf16', 'fp16'):
@@ -49,8 +47,8 @@ def test_mps(monkeypatch):
 @pytest.mark.parametrize('native', [True, False])
 def test_cpu_precision(monkeypatch, native):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    monkeypatch.setattr(data, 'mps_available', lambda: False)
-    monkeypatch.setattr(training, 'cpu_has_native_bf16', lambda: native)
+    monkeypatch.setattr(devices, 'mps_available', lambda: False)
+    monkeypatch.setattr(devices, 'cpu_has_native_bf16', lambda: native)
     assert resolve_device('auto') == torch.device('cpu')
     assert choose_precision('cpu') == 'fp32'
     with pytest.raises(ValueError, match='needs a CUDA GPU'): choose_precision('cpu', 'fp16')
@@ -61,7 +59,7 @@ def test_cpu_precision(monkeypatch, native):
 
 def test_no_gpu_here_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    monkeypatch.setattr(data, 'mps_available', lambda: False)
+    monkeypatch.setattr(devices, 'mps_available', lambda: False)
     for dev, msg in [('cuda', 'no CUDA GPU'), ('mps', 'MPS backend is not available'), ('tpu', 'not a device name'),
                      ('meta', "runs on 'cpu', 'cuda' or 'mps'")]:
         with pytest.raises(ValueError, match=msg): resolve_device(dev)

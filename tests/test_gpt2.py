@@ -33,8 +33,7 @@ def save(hf, folder, fmt):
     return folder
 
 @pytest.mark.parametrize('fmt', ['safetensors', 'bin'])
-@pytest.mark.parametrize('kw', [{}, {'activation_function': 'gelu', 'layer_norm_epsilon': 1e-3},
-                                {'activation_function': 'gelu_pytorch_tanh'}])
+@pytest.mark.parametrize('kw', [{}, {'activation_function': 'gelu'}, {'activation_function': 'gelu_pytorch_tanh'}])
 def test_logits_match_transformers(tmp_path, fmt, kw):
     hf = random_gpt2(**kw)
     model = load_gpt2(save(hf, tmp_path, fmt))
@@ -42,7 +41,7 @@ def test_logits_match_transformers(tmp_path, fmt, kw):
     with torch.no_grad(): gap = (model(idx)[0] - hf(idx).logits).abs().max().item()
     assert gap < 1e-4, gap
     assert model.lm_head.weight is model.transformer.wte.weight and not model.training
-    eq(model.config.norm_eps, kw.get('layer_norm_epsilon', 1e-5))
+    eq(model.config.changes, () if kw.get('activation_function') == 'gelu' else ('gelu_tanh',))
 
 def test_greedy_generation_matches_transformers(tmp_path):
     hf = random_gpt2()
@@ -65,12 +64,13 @@ def test_hub_style_names_and_mask_buffers():
 
 def test_config_translation_and_refusals():
     c = gpt2_config(dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12))
-    eq((c.vocab_size, c.block_size, c.activation, c.norm_eps, c.dropout), (50257, 1024, 'gelu_tanh', 1e-5, 0.0))
+    eq((c.vocab_size, c.block_size, c.changes, c.dropout), (50257, 1024, ('gelu_tanh',), 0.0))
     with torch.device('meta'): eq(GPT(c).num_params(), 124_439_808)
     base = dict(vocab_size=10, n_positions=8, n_embd=8, n_layer=1, n_head=2)
     fails(lambda: gpt2_config({**base, 'activation_function': 'relu'}), contains="activation_function='relu'")
     fails(lambda: gpt2_config({**base, 'n_inner': 12}), contains='n_inner=12')
     fails(lambda: gpt2_config({**base, 'scale_attn_by_inverse_layer_idx': True}), contains='scale_attn_by_inverse_layer_idx')
+    fails(lambda: gpt2_config({**base, 'layer_norm_epsilon': 1e-3}), contains='layer_norm_epsilon=0.001')   # our LayerNorm: 1e-5
 
 def test_errors_name_the_problem(tmp_path):
     fails(lambda: load_gpt2('gpt-5'), contains="'gpt-5' is neither a folder nor a GPT-2 name")
@@ -86,9 +86,14 @@ def test_download_failure_is_a_clear_error(monkeypatch):
     fails(lambda: load_gpt2('gpt2'), contains="Could not download 'gpt2'")
 
 def test_old_configs_still_build():
-    "A checkpoint's model_config saved before `activation` and `norm_eps` existed builds today's default model."
+    "A checkpoint's model_config saved before `changes` existed (activation, norm_eps, norm, ... as fields) is converted."
+    from gpt_course.checkpoint import CheckpointError, model_config_from_dict
     old = dict(vocab_size=65, block_size=16, n_layer=1, n_head=2, n_embd=8, dropout=0.0, bias=True)
-    c = GPTConfig(**old)
-    eq((c.activation, c.norm_eps), ('gelu', 1e-5))
-    fails(lambda: GPTConfig(**old, activation='swish'), contains='GPTConfig.activation')
-    fails(lambda: GPTConfig(**old, norm_eps=-1.0), contains='GPTConfig.norm_eps')
+    eq(model_config_from_dict(old), GPTConfig(**old))                              # before any option: GPT-2
+    eq(model_config_from_dict({**old, 'activation': 'gelu_tanh', 'norm_eps': 1e-5}).changes, ('gelu_tanh',))
+    eq(model_config_from_dict({**old, 'norm': 'rmsnorm', 'pos_emb': 'rope', 'qk_norm': True, 'tie_weights': False,
+                               'zero_init': True, 'activation': 'swiglu'}).changes,
+       ('rmsnorm', 'rope', 'swiglu', 'qk_norm', 'untied', 'zero_init'))
+    fails(lambda: model_config_from_dict({**old, 'activation': 'swish'}), contains="activation='swish'")
+    fails(lambda: model_config_from_dict({**old, 'norm_eps': 1e-6}), contains='norm_eps=1e-06')
+    assert issubclass(CheckpointError, ValueError)

@@ -2,7 +2,7 @@
 a compile failure falling back to eager, and a checkpoint free of compile prefixes."""
 import os, pickle, signal
 import pytest, torch
-from gpt_course.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint, model_from_checkpoint
+from gpt_course.checkpoint import CHECKPOINT_FORMAT, RUN_KEYS, CheckpointError, load_checkpoint, model_from_checkpoint
 from gpt_course.training import gpt_config, train, train_config
 
 def _run(splits, out, max_iters=16, stop_at=None, resume=False, **kw):
@@ -34,7 +34,7 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
 def test_checkpoint_has_everything_and_no_compile_prefix(splits, tmp_path):
     _run(splits, tmp_path, max_iters=10)
     ck = load_checkpoint(tmp_path/'last.pt')
-    assert {'model', 'optimizer', 'scaler', 'iter', 'best_val_loss', 'model_config', 'train_config', 'vocab', 'rng'} <= set(ck)
+    assert set(RUN_KEYS) <= set(ck) and 'data' in ck                 # the one schema, and the data's fingerprint
     assert {'torch', 'python', 'numpy', 'batch'} <= set(ck['rng'])
     assert not any(k.startswith('_orig_mod.') for k in ck['model'])
     model, tok = model_from_checkpoint(tmp_path/'best.pt')
@@ -48,13 +48,17 @@ def test_compile_failure_falls_back_to_eager(splits, tmp_path, monkeypatch):
         res = train(gpt_config('tiny'), cfg, splits, progress=False)
     assert res.iters == 5
 
-def test_resume_a_checkpoint_saved_before_the_lesson_10_options(splits, tmp_path):
-    "A last.pt written before GPTConfig had norm/pos_emb/qk_norm/tie_weights/zero_init resumes (the defaults fill in)."
+def test_resume_a_checkpoint_saved_before_changes(splits, tmp_path):
+    "A last.pt of format v1 (vocab, not tokenizer) whose model_config has the old per-option fields resumes; a real change is refused."
     _run(splits, tmp_path, max_iters=6)
     ck = torch.load(tmp_path/'last.pt', weights_only=True)
-    for k in ('norm', 'pos_emb', 'qk_norm', 'tie_weights', 'zero_init'): del ck['model_config'][k]
+    ck['format'] = 'gpt_course.checkpoint.v1'
+    ck['vocab'] = ck.pop('tokenizer')['chars']
+    del ck['model_config']['changes']
+    ck['model_config'].update(norm='layernorm', pos_emb='learned', qk_norm=False, tie_weights=True, zero_init=False,
+                              activation='gelu', norm_eps=1e-5)
     torch.save(ck, tmp_path/'last.pt')
     assert _run(splits, tmp_path, max_iters=8, resume=True).iters == 8
-    with pytest.raises(ValueError, match="trained with pos_emb=learned, but this run asks for pos_emb=rope"):
+    with pytest.raises(ValueError, match=r"trained with changes=\(\), but this run asks for changes=\('rope',\)"):
         cfg = train_config('tiny', max_iters=10, eval_interval=10, eval_iters=2, out_dir=str(tmp_path), device='cpu')
-        train(gpt_config('tiny', dropout=0.1, pos_emb='rope'), cfg, splits, resume=True, progress=False)
+        train(gpt_config('tiny', dropout=0.1, changes=('rope',)), cfg, splits, resume=True, progress=False)
