@@ -11,7 +11,7 @@ __all__ = ['GPT2_SPLIT_PATTERN', 'PROBE', 'GPT2_RANKS_ENV', 'GPT2_RANKS_URL', 'G
 
 # %% ../nbs/11_bpe.ipynb #537844df
 import functools, hashlib, heapq, json, os, re, unicodedata
-from base64 import b64decode, b64encode
+from base64 import b64decode
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -36,8 +36,10 @@ def split_chunks(text:str,                        # the text to split
     "The chunks BPE works inside: every match of `pattern` in `text`, in order."
     return compile_pattern(pattern).findall(text)
 
-# %% ../nbs/11_bpe.ipynb #960631ce
-def first_dropped(text:str, pattern:str) -> int:
+# %% ../nbs/11_bpe.ipynb #619ff0a1
+def first_dropped(text:str,     # the text that was split
+                  pattern:str,  # the split regex
+                 ) -> int:
     "Position of the first character of `text` that no match of `pattern` covers, or -1 if they cover it all."
     at = 0
     for m in compile_pattern(pattern).finditer(text):
@@ -61,7 +63,7 @@ PROBE = ("Aaǅʰ世\u0301\u0903\u20dd7Ⅻ½_-()«»!+$^©👋 \u2028\u2029\x00\x
          "\t\n\x0b\x0c\r\x1c\x1f\x85\xa0\u1680\u2003\u3000\ufeff")                                # and whitespace of every kind
 
 @functools.lru_cache(maxsize=16)
-def check_pattern(pattern:str):
+def check_pattern(pattern:str):  # the split regex to check
     "Raise `ValueError`, naming a dropped character, unless `pattern` leaves nothing of the probe texts out."
     compile_pattern(pattern)
     for c in PROBE:
@@ -163,8 +165,9 @@ def train_bpe(text:str,                        # training text
             else: del counts[p]
     return merges
 
-# %% ../nbs/11_bpe.ipynb #3ab04edb
-def ranks_from_merges(merges) -> dict:  # (a, b) id pairs in training order, e.g. from `train_bpe`
+# %% ../nbs/11_bpe.ipynb #725045fb
+def ranks_from_merges(merges,  # (a, b) id pairs in training order, e.g. from `train_bpe`
+                     ) -> dict:
     "Token bytes -> rank for trained merges: the 256 single bytes in byte order, then each new token the next rank."
     vocab = [bytes([i]) for i in range(256)]
     ranks = {t: i for i, t in enumerate(vocab)}
@@ -175,7 +178,7 @@ def ranks_from_merges(merges) -> dict:  # (a, b) id pairs in training order, e.g
         add_token(vocab, ranks, (a, b))
     return ranks
 
-# %% ../nbs/11_bpe.ipynb #f041c62a
+# %% ../nbs/11_bpe.ipynb #27facc2a
 def bpe_parts_naive(ranks:dict,         # token bytes -> rank
               chunk:bytes,        # the bytes of one chunk
               max_rank:int=None,  # join only into tokens of rank below this (None: any rank)
@@ -192,7 +195,7 @@ def bpe_parts_naive(ranks:dict,         # token bytes -> rank
         parts[at:at+2] = [parts[at] + parts[at+1]]
     return parts
 
-# %% ../nbs/11_bpe.ipynb #458a609d
+# %% ../nbs/11_bpe.ipynb #43107d22
 def bpe_parts(ranks:dict,         # token bytes -> rank
         chunk:bytes,        # the bytes of one chunk
         max_rank:int=None,  # join only into tokens of rank below this (None: any rank)
@@ -219,11 +222,12 @@ def bpe_parts(ranks:dict,         # token bytes -> rank
     while i < n: parts.append(chunk[i:end[i]]); i = end[i]
     return parts
 
-# %% ../nbs/11_bpe.ipynb #b80ea9dc
+# %% ../nbs/11_bpe.ipynb #53ecb319
 class BPEFileError(ValueError):
     "A tokenizer file that cannot be loaded; the message names the file and what is wrong."
 
-def read_tiktoken(path) -> dict:  # a `.tiktoken` file: one `base64-bytes rank` line per token
+def read_tiktoken(path,  # a `.tiktoken` file: one `base64-bytes rank` line per token
+                 ) -> dict:
     "Token bytes -> rank from a `.tiktoken` file; a malformed line raises `BPEFileError` naming the file and the line."
     path = Path(path)
     try: lines = path.read_bytes().splitlines()
@@ -239,20 +243,22 @@ def read_tiktoken(path) -> dict:  # a `.tiktoken` file: one `base64-bytes rank` 
         ranks[token] = rank
     return ranks
 
-# %% ../nbs/11_bpe.ipynb #fb52f969
+# %% ../nbs/11_bpe.ipynb #c90d7b08
 GPT2_RANKS_ENV = "GPT_COURSE_GPT2_RANKS"    # environment variable: the path of a copy of GPT-2's ranks
 GPT2_RANKS_URL = "https://openaipublic.blob.core.windows.net/encodings/r50k_base.tiktoken"
 GPT2_RANKS_MD5 = "8b1899fed9fa1619c609fa4ab4c10114"          # of the 50,256-line file
 GPT2_SPECIAL_TOKENS = {'<|endoftext|>': 50256}               # GPT-2's one special token, after its 50,256 ranks
 
-def tiktoken_cache_file(url:str) -> Path:
+def tiktoken_cache_file(url:str,  # the URL tiktoken downloads
+                       ) -> Path:
     "Where `tiktoken` caches a download of `url`: `$TIKTOKEN_CACHE_DIR`, `$DATA_GYM_CACHE_DIR` or the temp folder's `data-gym-cache`."
     import tempfile
     folder = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR") or \
              Path(tempfile.gettempdir())/"data-gym-cache"
     return Path(folder)/hashlib.sha1(url.encode()).hexdigest()
 
-def gpt2_ranks_file(url:str=GPT2_RANKS_URL) -> Path:  # where to download from if there is no copy
+def gpt2_ranks_file(url:str=GPT2_RANKS_URL,  # where to download from if there is no copy
+                   ) -> Path:
     "GPT-2's ranks: `$GPT_COURSE_GPT2_RANKS`, else `tiktoken`'s cached copy, else a verified download into that cache."
     if env := os.environ.get(GPT2_RANKS_ENV):
         p = Path(env).expanduser()
@@ -268,8 +274,9 @@ def gpt2_ranks_file(url:str=GPT2_RANKS_URL) -> Path:  # where to download from i
         raise FileNotFoundError(f"GPT-2's ranks are not on this machine and downloading {url} failed ({e}). Download "
                                 f"the file by hand and set {GPT2_RANKS_ENV}=/path/to/{url.rsplit('/', 1)[-1]}.") from e
 
-# %% ../nbs/11_bpe.ipynb #49bc1cb7
-def recover_merges(ranks:dict) -> list:  # token bytes -> rank, e.g. from `read_tiktoken`
+# %% ../nbs/11_bpe.ipynb #ad4f99a4
+def recover_merges(ranks:dict,  # token bytes -> rank, e.g. from `read_tiktoken`
+                  ) -> list:
     "The (a, b) rank pairs that make each multi-byte token, in rank order: `bpe_parts` of its bytes with only the lower ranks."
     merges = []
     for token, r in sorted(ranks.items(), key=lambda kv: kv[1]):
@@ -281,9 +288,9 @@ def recover_merges(ranks:dict) -> list:  # token bytes -> rank, e.g. from `read_
         merges.append((ranks[parts[0]], ranks[parts[1]]))
     return merges
 
-# %% ../nbs/11_bpe.ipynb #81fd723c
+# %% ../nbs/11_bpe.ipynb #7a86c154
 @functools.lru_cache(maxsize=64)
-def special_regex(tokens:frozenset):
+def special_regex(tokens:frozenset):  # special token strings
     "A regex matching any of the special `tokens`, the longest first where one is a prefix of another."
     return re.compile('|'.join(re.escape(t) for t in sorted(tokens, key=lambda t: (-len(t), t))))
 
@@ -405,7 +412,10 @@ class BPETokenizer:
             out += ids
         return out
 
-    def encode(self, text:str, allowed_special=(), disallowed_special='all') -> list:
+    def encode(self, text:str,              # the text to encode
+               allowed_special=(),         # special tokens encoded as their ids: a set, or 'all'
+               disallowed_special='all',   # special tokens that raise: a set, or 'all' (all not allowed)
+              ) -> list:
         "Token ids of `text`; a special token is its id if allowed, an error if disallowed, else text (`split_special`)."
         out = []
         for piece in split_special(text, self.special_tokens, allowed_special, disallowed_special):
@@ -434,7 +444,8 @@ class BPETokenizer:
                 'special_tokens': dict(self.special_tokens)}
 
     @classmethod
-    def from_dict(cls, d:dict, source:str='a dict'):  # `source`: what error messages call it, e.g. the file
+    def from_dict(cls, d:dict,              # what `to_dict` returned, e.g. read back from JSON
+                  source:str='a dict'):     # what error messages call it, e.g. the file's path
         "The tokenizer `to_dict` described, every field checked; anything malformed raises `BPEFileError` naming `source`."
         def bad(what): return BPEFileError(f"Cannot load BPE tokenizer from {source}: {str(what).rstrip('.')}.")
         merges, pattern, ranks, special = _parse_dict(d, cls, bad)
@@ -487,7 +498,7 @@ def _parse_dict(d, cls, bad) -> tuple:
                   f"{ranks.get(bytes(moved[:1]))}")
     return merges, d['pattern'], ranks, special
 
-# %% ../nbs/11_bpe.ipynb #ae2483c0
+# %% ../nbs/11_bpe.ipynb #47f1e456
 def gpt2_tokenizer() -> BPETokenizer:
     "GPT-2's tokenizer, 50,257 tokens: the ranks of `gpt2_ranks_file()`, GPT-2's split pattern and `<|endoftext|>`."
     return BPETokenizer.from_tiktoken(gpt2_ranks_file(), GPT2_SPLIT_PATTERN, GPT2_SPECIAL_TOKENS)
