@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: notebooks and package in sync, README in sync, the static device check, nbdev_test (every notebook,
-# in-process), and pytest. The data comes from $GPT_COURSE_DATA (default ../shared/data); no network.
+# in-process), and pytest. The data comes from $GPT_COURSE_DATA (default ../shared/data), GPT-2's BPE ranks from
+# $GPT_COURSE_GPT2_RANKS (default ../shared/data/gpt2.tiktoken); no network.
 # `bash tools/test.sh --kernel` also runs every notebook in a real Jupyter kernel, as a learner would.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,8 @@ if [ ! -e "$GPT_COURSE_DATA" ]; then
   exit 1
 fi
 export GPT_COURSE_DATA="$(realpath "$GPT_COURSE_DATA")"
+: "${GPT_COURSE_GPT2_RANKS:=../shared/data/gpt2.tiktoken}"   # GPT-2's BPE ranks (lessons 11, 12): r50k_base.tiktoken
+export GPT_COURSE_GPT2_RANKS="$(realpath -m "$GPT_COURSE_GPT2_RANKS")"
 export MPLBACKEND=Agg
 start=$SECONDS
 
