@@ -421,7 +421,8 @@ def diverged(run, what:str):
     fixes = [f"a lower learning rate (learning_rate={cfg.learning_rate / 10:g}" + (f", muon_lr={cfg.muon_lr / 10:g}" if muon else "") + ")"]
     if cfg.grad_clip == 0: fixes.append("gradient clipping (grad_clip=1.0)")
     if run.precision == 'fp16': fixes.append("fp32 (precision='fp32'), since fp16 overflows more easily")
-    where = (f"The last good checkpoint, {run.out/'last.pt'} (step {run.saved_step}), was not touched: resume from it with "
+    where = (f"The last good checkpoint, {run.out/'last.pt'} (step {run.saved_step}), was not touched: resume from it "
+             "(resume, with allow_changes for the new setting) with "
              if run.saved_step is not None else "No checkpoint of this run was saved: start again (overwrite) with ")
     lr = f"learning_rate={cfg.learning_rate:g}" + (f" and muon_lr={cfg.muon_lr:g}" if muon else '')
     raise FloatingPointError(f"Training diverged at step {run.step}: {what}, with {lr}. Nothing was saved. {where}"

@@ -113,7 +113,15 @@ def _configs(args, parser, device, splits):
         mcfg = gpt_config(preset, **{**config_overrides(args, GPTConfig), 'vocab_size': splits.tokenizer.vocab_size})
         tcfg = train_config(preset, **{**config_overrides(args, TrainConfig), 'out_dir': args.out})
         precision = choose_precision(device, tcfg.precision)
+    except ValueError as e: parser.error(with_flags(str(e)))
+    try:
         splits.check(mcfg.block_size)
+        if args.sample_chars > 0: splits.tokenizer.encode('\n')   # the sample after training starts from a newline
+    except ValueError as e:
+        parser.error(f"--data {find_text_file(args.data)}: {with_flags(str(e))}"
+                     + (" The sample after training starts from a newline, which this text has none of: add one, or pass --sample-chars 0."
+                        if 'not in the vocabulary' in str(e) else ''))
+    try:
         check_out_dir(args.out, args.resume, args.overwrite)
         RunLock.check(args.out)                  # a busy folder is refused now, before anything slow
     except ValueError as e: parser.error(with_flags(str(e)))

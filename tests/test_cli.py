@@ -51,3 +51,16 @@ def test_every_lesson_10_change_through_the_cli(tmp_path):
     assert r.returncode == 2 and "GPTConfig.changes: unknown 'alibi'" in r.stderr and 'Traceback' not in r.stderr
     r = gpt_course('train', '--preset', 'tiny', '--changes', 'relu2,swiglu', '--out', str(tmp_path/'y'), check=False)
     assert r.returncode == 2 and 'two changes replace the feed-forward activation' in r.stderr and 'Traceback' not in r.stderr
+
+def test_train_and_sample_on_bpe_tokens(tmp_path):
+    "gpt-course train --tokenizer bpe learns a byte-level BPE from the training text; the checkpoint carries it to sample and resume."
+    out = tmp_path/'bpe'
+    base = ['train', '--preset', 'tiny', '--tokenizer', 'bpe', '--vocab-size', '300', '--eval-interval', '10', '--eval-iters', '2',
+            '--out', str(out), '--sample-chars', '20']
+    r = gpt_course(*base, '--max-iters', '20')
+    assert 'BPETokenizer of 300 tokens' in r.stdout and '--- sample' in r.stdout
+    assert '30 steps' in gpt_course(*base, '--max-iters', '30', '--resume').stdout       # the same tokenizer, from last.pt
+    a = gpt_course('sample', '--ckpt', str(out/'best.pt'), '--prompt', 'Résumé 🎭', '--max-new-tokens', '15', '--seed', '3').stdout
+    assert a.startswith('Résumé 🎭')                                                    # byte-level: any text is a prompt
+    r = gpt_course('train', '--preset', 'tiny', '--tokenizer', 'bpe', '--vocab-size', '100', '--out', str(tmp_path/'x'), check=False)
+    assert r.returncode == 2 and 'vocab_size' in r.stderr and 'Traceback' not in r.stderr

@@ -18,8 +18,9 @@ ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
 # Bit-exact resume is a CPU promise (some GPU kernels add in a different order from run to run: lesson 06c), so these
 # runs stay on the CPU wherever the tests run.
 def cfg(out, **kw): return train_config('tiny', **{'max_iters': 10, 'eval_interval': 5, 'eval_iters': 2, 'out_dir': str(out), 'device': 'cpu', **kw})
-def run(splits, out, resume=False, overwrite=False, callback=None, **kw):
-    return train(gpt_config('tiny'), cfg(out, **kw), splits, resume=resume, overwrite=overwrite, progress=False, callback=callback)
+def run(splits, out, resume=False, overwrite=False, callback=None, allow_changes=False, **kw):
+    return train(gpt_config('tiny'), cfg(out, **kw), splits, resume=resume, overwrite=overwrite, progress=False, callback=callback,
+                 allow_changes=allow_changes)
 
 def cli(capsys, *argv):
     "Run `gpt-course argv` in this process: (exit status, stdout, stderr)."
@@ -53,7 +54,7 @@ def ckpt(splits, tmp_path_factory):
 def test_a_run_is_never_overwritten_by_accident(splits, tmp_path, capsys):
     run(splits, tmp_path, max_iters=5)
     before = (tmp_path/'last.pt').read_bytes()
-    with pytest.raises(RunExistsError, match='--resume .* --overwrite'): run(splits, tmp_path, max_iters=5)
+    with pytest.raises(RunExistsError, match=r'continue it \(resume\), replace it \(overwrite\)'): run(splits, tmp_path, max_iters=5)
     rc, _, err = cli(capsys, 'train', *TINY, '--max-iters', '5', '--out', tmp_path)
     assert rc == 2 and str(tmp_path) in err and '--resume' in err and '--overwrite' in err
     assert (tmp_path/'last.pt').read_bytes() == before
@@ -69,7 +70,7 @@ def test_divergence_saves_nothing_and_says_what_to_do(splits, tmp_path):
     run(splits, tmp_path/'b', max_iters=5)
     good = (tmp_path/'b'/'last.pt').read_bytes()
     with pytest.raises(FloatingPointError, match=r'last.pt \(step 5\), was not touched'):
-        run(splits, tmp_path/'b', resume=True, max_iters=8, learning_rate=1e30, min_lr=0, checkpoint_interval=1)
+        run(splits, tmp_path/'b', resume=True, max_iters=8, learning_rate=1e30, min_lr=0, checkpoint_interval=1, allow_changes=True)
     assert (tmp_path/'b'/'last.pt').read_bytes() == good
     with pytest.raises(ValueError, match='finite'): cfg(tmp_path, learning_rate=float('inf'))
 
@@ -77,10 +78,11 @@ def test_divergence_saves_nothing_and_says_what_to_do(splits, tmp_path):
 def test_a_locked_folder_is_refused_and_a_stale_lock_taken_over(splits, tmp_path):
     with RunLock(tmp_path):
         with pytest.raises(RunLockedError, match='in use by another training run'): run(splits, tmp_path)
-    assert not (tmp_path/'train.lock').exists()
+    RunLock.check(tmp_path)                                             # released: the file stays, unlocked
     dead = subprocess.Popen([sys.executable, '-c', 'pass']); dead.wait()
-    (tmp_path/'train.lock').write_text(json.dumps({'pid': dead.pid, 'host': os.uname().nodename}))
-    assert run(splits, tmp_path, max_iters=2).iters == 2 and not (tmp_path/'train.lock').exists()
+    (tmp_path/'train.lock').write_text(json.dumps({'pid': dead.pid, 'host': os.uname().nodename}))   # a dead run's file
+    assert run(splits, tmp_path, max_iters=2).iters == 2
+    RunLock.check(tmp_path)
 
 def test_two_concurrent_runs_one_refused(tmp_path):
     args = CLI + ['train', *TINY, '--max-iters', '30', '--eval-interval', '15', '--log-interval', '1', '--out', str(tmp_path)]
@@ -180,7 +182,7 @@ def test_read_metrics_skips_a_cut_last_line(tmp_path):
     ('latin1', ('café ' * 300).encode('latin-1'), 'is not UTF-8 text: byte 3 (0xe9)'),
     ('empty', b'', 'is empty'),
     ('short', b'To be, or not to be, that is the question.\n' * 5, 'The val split has 22 tokens, but block_size=32'),
-    ('nonewline', b'abc def ' * 500, 'no newline'),
+    ('nonewline', b'abc def ' * 500, 'which this text has none of'),
 ])
 def test_bad_data_files(capsys, tmp_path, name, content, msg):
     (tmp_path/f'{name}.txt').write_bytes(content)
@@ -195,7 +197,7 @@ def _forge(src, dst, edit):
     ('zero', lambda c, p: p.write_bytes(b''), 'empty (0 bytes)'),
     ('keys', lambda c, p: _forge(c, p, lambda ck: ck.pop('model_config')), 'it lacks model_config'),
     ('shapes', lambda c, p: _forge(c, p, lambda ck: ck['model_config'].update(n_embd=64)), 'do not fit'),
-    ('vocab', lambda c, p: _forge(c, p, lambda ck: ck.update(vocab=ck['vocab'][:10])), 'vocabulary has 10 characters'),
+    ('vocab', lambda c, p: _forge(c, p, lambda ck: ck['tokenizer'].update(chars=ck['tokenizer']['chars'][:10])), 'tokenizer has 10 tokens'),
     ('module', lambda c, p: torch.save(GPT(gpt_config('tiny')), p), 'torch.save(model)'),
 ])
 def test_bad_checkpoints(capsys, ckpt, tmp_path, name, make, msg):
@@ -227,7 +229,7 @@ def test_full_disk_keeps_the_previous_checkpoint(splits, capsys, tmp_path, monke
     def full(*a, **k): raise OSError(errno.ENOSPC, 'No space left on device')
     monkeypatch.setattr(torch, 'save', full)
     rc, _, err = cli(capsys, 'train', *TINY, '--max-iters', '10', '--eval-interval', '5', '--out', tmp_path, '--resume')
-    assert rc == 2 and 'No space left on device' in err and ', if any, is unchanged' in err
+    assert rc == 2 and 'the disk is full' in err and ', if any, is unchanged' in err
     assert {n: (tmp_path/n).read_bytes() for n in good} == good and list(tmp_path.glob('.*.tmp')) == []
 
 def test_resume_with_another_config_or_vocabulary(capsys, ckpt, tmp_path):
