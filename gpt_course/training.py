@@ -140,12 +140,13 @@ class Run:
     writes_files = True                   # this process writes the checkpoints, the metrics and the progress
     world_size = 1                        # processes training this model (lesson 06e: N)
 
-    def __init__(self, model_config:GPTConfig, cfg:TrainConfig, splits, out:Path, device):
+    def __init__(self, model_config:GPTConfig, cfg:TrainConfig, splits, out:Path, device, init=None):
         self.model_config, self.cfg, self.splits, self.out, self.device = model_config, cfg, splits, out, torch.device(device)
         self.precision = choose_precision(self.device, cfg.precision)
         self.ctx, self.scaler = autocast_context(self.device, self.precision), make_scaler(self.precision, self.device)
         torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed % 2**32)
         self.model = GPT(model_config).to(self.device)
+        if init is not None: init(self.model)                         # e.g. pre-trained weights (lesson 14)
         self.optimizer = configure_optimizer(self.model, cfg)
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)      # the batch order: its own generator, saved with the run
         self.step, self.best_val, self.last_eval, self.saved_step = 0, float('inf'), {}, None
@@ -213,6 +214,7 @@ def train(model_config:GPTConfig,     # the model to build (vocab_size must matc
           overwrite:bool=False,       # replace a run already in out_dir (kept until this one has saved; else `RunExistsError`)
           processes=None,             # `DataParallel()` to train as one of N processes (lesson 06e); None: this process alone
           allow_changes:bool=False,   # resume even if the settings or the data differ from the checkpoint's (recorded)
+          init=None,                  # called as init(model) on the freshly built model, before training or resuming
          ) -> TrainResult:
     "Train a `GPT`, checkpointing to `cfg.out_dir`; returns a `TrainResult`."
     if model_config.vocab_size != splits.tokenizer.vocab_size:
@@ -220,7 +222,7 @@ def train(model_config:GPTConfig,     # the model to build (vocab_size must matc
     splits.check(model_config.block_size)
     R = processes.run_class if processes is not None else Run
     with R.claim(check_out_dir(cfg.out_dir, resume, overwrite), overwrite and not resume) as out:
-        run = R(model_config, cfg, splits, out, processes.device if processes is not None else resolve_device(cfg.device))
+        run = R(model_config, cfg, splits, out, processes.device if processes is not None else resolve_device(cfg.device), init)
         changes = restore_run(run, allow_changes) if resume else {}
         run.prepare()
         tokens_per_step, start_step = cfg.batch_size * cfg.grad_accum * model_config.block_size * run.world_size, run.step
