@@ -4,22 +4,26 @@
 
 # %% auto #0
 __all__ = ['SKIP_FIELDS', 'CLI_FLAGS', 'SWITCHES', 'COMMANDS', 'flag', 'add_config_options', 'config_overrides', 'with_flags',
-           'resume_command', 'load_data', 'cmd_train', 'cmd_sample', 'cmd_estimate', 'build_parser', 'main']
+           'resume_command', 'load_data', 'cmd_train', 'cmd_sample', 'cmd_estimate', 'build_parser', 'out_of_memory',
+           'main']
 
 # %% ../nbs/09_cli.ipynb #9b0416ab
-import argparse, dataclasses, re, shlex, signal, sys, threading, typing, warnings
+import argparse, dataclasses, io, os, re, shlex, signal, sys, threading, typing, warnings
 from pathlib import Path
 
-import torch
+try:                                   # Ctrl-C while torch loads (seconds, on a cold start): leave quietly, as the shell expects
+    import torch
 
-from .data import find_text_file, load_splits, load_text, tokenizer_from_dict
-from .devices import choose_precision, cpu_has_native_bf16, resolve_device
-from .model import GPTConfig
-from .checkpoint import CheckpointError, RunLock, check_out_dir, load_checkpoint, model_from_checkpoint, plot_metrics
-from .training import PRESETS, TrainConfig, gpt_config, train, train_config
-from .sampling import check_sampling_args, stream
-from .distributed import DataParallel, launched_by_torchrun
-from .estimate import DEVICE_PEAKS, count_params, flops_per_token, measure_throughput, predict_time, step_time_on
+    from gpt_course.data import find_text_file, load_splits, load_text, tokenizer_from_dict
+    from gpt_course.devices import choose_precision, cpu_has_native_bf16, resolve_device
+    from gpt_course.model import GPTConfig
+    from gpt_course.checkpoint import (CheckpointError, RunLock, check_out_dir, check_resume, load_checkpoint, load_last,
+                                       model_from_checkpoint, plot_metrics)
+    from gpt_course.training import PRESETS, TrainConfig, gpt_config, train, train_config
+    from gpt_course.sampling import check_sampling_args, stream
+    from gpt_course.distributed import DataParallel, launched_by_torchrun
+    from gpt_course.estimate import DEVICE_PEAKS, count_params, flops_per_token, measure_throughput, predict_time, step_time_on
+except KeyboardInterrupt: raise SystemExit(130) from None
 
 # %% ../nbs/09_cli.ipynb #bff9ed0d
 SKIP_FIELDS = {'vocab_size', 'out_dir'}     # vocab_size comes from the tokenizer; out_dir has its own --out
@@ -123,6 +127,8 @@ def _configs(args, parser, device, splits):
                         if 'not in the vocabulary' in str(e) else ''))
     try:
         check_out_dir(args.out, args.resume, args.overwrite)
+        if args.resume:                          # the same run? (refused now rather than after the timing below)
+            check_resume(load_last(Path(args.out)), Path(args.out)/'last.pt', mcfg, tcfg, splits, args.allow_changes)
         RunLock.check(args.out)                  # a busy folder is refused now, before anything slow
     except ValueError as e: parser.error(with_flags(str(e)))
     return preset, mcfg, tcfg, precision
@@ -285,6 +291,22 @@ def _sample_parser(sub):
 # %% ../nbs/09_cli.ipynb #478bc222
 def _exit_on_sigterm(signum, frame): raise SystemExit(128 + signum)   # outside training; `train` itself saves first
 
+class _PipeSafe(io.TextIOBase):
+    "Standard output that, once its reader has gone (`gpt-course train | head`), drops what is written: the run goes on."
+    def __init__(self, stream): self.stream = stream
+    def write(self, text):
+        try: return self.stream.write(text)
+        except BrokenPipeError:
+            self.stream = open(os.devnull, 'w')            # and nothing more to that pipe, at exit either
+            return len(text)
+    def flush(self):
+        try: self.stream.flush()
+        except BrokenPipeError: self.stream = open(os.devnull, 'w')
+
+def out_of_memory(e:BaseException) -> bool:
+    "True for the errors PyTorch raises when a tensor does not fit: on a GPU, and on the CPU."
+    return isinstance(e, (MemoryError, getattr(torch, 'OutOfMemoryError', MemoryError))) or "can't allocate memory" in str(e)
+
 def main(argv=None) -> int:
     "Entry point of the `gpt-course` command."
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -293,17 +315,23 @@ def main(argv=None) -> int:
     name = args.parser.prog.split()[-1]
     main_thread = threading.current_thread() is threading.main_thread()
     if main_thread: prev = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    stdout = sys.stdout
+    if not isinstance(stdout, _PipeSafe) and not hasattr(stdout, 'getvalue'): sys.stdout = _PipeSafe(stdout)   # (tests capture)
     try:
         return args.func(args, args.parser)     # each subcommand's parser was stored with set_defaults
     except KeyboardInterrupt:                   # Ctrl-C outside the training loop (e.g. while sampling)
         print(flush=True); print(f"gpt-course {name}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:                     # `gpt-course ... | head`: the reader has gone; nothing is wrong
-        sys.stderr.close(); return 0
     except (ValueError, OSError, FloatingPointError) as e:   # bad input found late, a full disk, a diverged run
         print(f"gpt-course {name}: error: {with_flags(str(e))}", file=sys.stderr)
         return 2
+    except (RuntimeError, MemoryError) as e:
+        if not out_of_memory(e): raise
+        print(f"gpt-course {name}: error: out of memory ({(str(e).splitlines() or [''])[0][:160]}). Use a smaller batch "
+              "(--batch-size, with --grad-accum for the same update) or a smaller model.", file=sys.stderr)
+        return 2
     finally:
+        sys.stdout = stdout
         if main_thread: signal.signal(signal.SIGTERM, prev)
 
 if __name__ == '__main__' and '__file__' in globals():   # `python -m gpt_course.cli` (how torchrun starts it), not a notebook

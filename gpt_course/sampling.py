@@ -128,7 +128,7 @@ def stream(model:GPT,
             else:                                                                # one new position
                 logits = step_fn(idx[:, -1:], cache); filled += 1               # (B, V)
             nxt = sample_next(logits, temperature, top_k, top_p, generator)     # (B, 1)
-            idx = torch.cat([idx, nxt], dim=1)
+            idx = torch.cat([idx[:, -bs:], nxt], dim=1)                         # the last block_size + 1: all a step reads
             yield nxt[:, 0]
     finally:
         model.train(was_training)
