@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'mps_available', 'resolve_device', 'synchronize', 'cpu_has_native_bf16', 'choose_precision',
-           'autocast_context', 'make_scaler', 'compile_default', 'maybe_compile']
+           'autocast_context', 'make_scaler', 'compile_default', 'maybe_compile', 'is_out_of_memory', 'empty_cache']
 
 # %% ../nbs/06c_devices.ipynb #a66bc91f
 import warnings
@@ -110,3 +110,16 @@ def maybe_compile(model:nn.Module, enabled:bool, example:tuple, ctx=None) -> nn.
         model.zero_grad(set_to_none=True)
         warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); training without it.")
         return model
+
+# %% ../nbs/06c_devices.ipynb #6d3b670d
+def is_out_of_memory(e:BaseException) -> bool:
+    "True for the errors PyTorch raises when a tensor does not fit: on CUDA, on Apple's MPS and on the CPU."
+    cuda_oom = getattr(torch, 'OutOfMemoryError', None) or torch.cuda.OutOfMemoryError
+    return isinstance(e, (MemoryError, cuda_oom)) or (isinstance(e, RuntimeError) and ('out of memory' in str(e).lower()
+                                                                                    or "can't allocate memory" in str(e)))
+
+def empty_cache(device):
+    "Return the cached, unused blocks of a GPU's memory to the device (after running out, before retrying smaller)."
+    device = torch.device(device)
+    if device.type == 'cuda': torch.cuda.empty_cache()
+    elif device.type == 'mps': torch.mps.empty_cache()

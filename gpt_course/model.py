@@ -33,15 +33,16 @@ def whole(low:int=1, high:int=None, none:bool=False):
         return f"must be an integer >= {low}" + (f" and < {high}" if high else '') + (', or None' if none else '')
     return rule
 
-def real(low:float=None, high:float=None, open_low:bool=False):
-    "Rule: a finite number >= `low` (> if `open_low`) and < `high`."
+def real(low:float=None, high:float=None, open_low:bool=False, none:bool=False):
+    "Rule: a finite number >= `low` (> if `open_low`) and < `high`, or None if `none`."
     def rule(v):
+        if v is None and none: return
         number = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         above = low is None or (number and (v > low if open_low else v >= low))
         below = high is None or (number and v < high)
         if not (number and above and below):
             return ("must be a finite number" + (f" {'>' if open_low else '>='} {low}" if low is not None else '')
-                    + (f" and < {high}" if high is not None else ''))
+                    + (f" and < {high}" if high is not None else '') + (', or None' if none else ''))
     return rule
 
 def one_of(*choices):

@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['GPT_10M', 'CPU', 'PRESETS', 'TrainConfig', 'gpt_config', 'train_config', 'get_lr', 'configure_optimizer',
-           'optimizer_step', 'accumulate_gradients', 'estimate_loss', 'Run', 'evaluate_and_keep_best', 'TrainResult',
-           'train']
+           'optimizer_step', 'split_batch', 'accumulate_gradients', 'estimate_loss', 'Run', 'evaluate_and_keep_best',
+           'TrainResult', 'train']
 
 # %% ../nbs/06d_training.ipynb #3a19c598
 import math, random, signal, time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 from typing import Optional
 
@@ -18,7 +18,8 @@ import torch
 import torch.nn as nn
 
 from .data import batch_from, get_batch
-from .devices import PRECISIONS, autocast_context, choose_precision, compile_default, make_scaler, maybe_compile, resolve_device
+from .devices import (PRECISIONS, autocast_context, choose_precision, compile_default, empty_cache, is_out_of_memory, make_scaler,
+                                maybe_compile, resolve_device)
 from .model import GPT, GPTConfig, one_of, option, real, text, validate, whole
 from .optim import Muon, adamw, muon_param_groups, param_groups
 from .checkpoint import (MetricsLog, StopOnSignal, capture_rng_state, check_out_dir, claim_folder, diverged,
@@ -28,8 +29,12 @@ from .checkpoint import (MetricsLog, StopOnSignal, capture_rng_state, check_out_
 @dataclass
 class TrainConfig:
     "Everything about how to train, validated when built."
-    batch_size: int = option(64, "sequences per micro-batch", whole())
+    batch_size: int = option(64, "sequences per micro-batch ('auto': this many per step, in micro-batches that fit; see auto_batch)", whole())
     grad_accum: int = option(1, "micro-batches per optimizer step (the same update, less memory)", whole())
+    auto_batch: bool = option(False, "fit the memory: the step's batch_size × grad_accum sequences in the largest micro-batches that fit "
+                                     "(lesson 08), halved if the device runs out", one_of(False, True))
+    memory_budget: Optional[float] = option(None, "GiB a step may use, with auto_batch; None: 90% of the device's free memory",
+                                            real(0, open_low=True, none=True))
     max_iters: int = option(3000, "optimizer steps", whole())
     learning_rate: float = option(1e-3, "peak learning rate, reached after warmup", real(0, open_low=True))
     min_lr: float = option(1e-4, "learning rate at the end of the cosine decay", real(0))
@@ -52,6 +57,7 @@ class TrainConfig:
     device: str = option('auto', "'auto' (CUDA, else Apple MPS, else CPU), 'cpu', 'cuda', 'cuda:1', 'mps'", text())
 
     def __post_init__(self):
+        if self.batch_size == 'auto': self.batch_size, self.auto_batch = fields(self)[0].default, True
         validate(self)
         if self.min_lr > self.learning_rate:
             raise ValueError(f"TrainConfig.min_lr={self.min_lr!r}: must be at most learning_rate={self.learning_rate}.")
@@ -81,6 +87,8 @@ def gpt_config(preset:str='gpt-10m', **overrides) -> GPTConfig:
 def train_config(preset:str='gpt-10m', **overrides) -> TrainConfig:
     "The `TrainConfig` of a named preset, with any `TrainConfig` field overridden."
     if preset not in PRESETS: raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+    if overrides.get('batch_size') == 'auto':                  # the preset's batch, in micro-batches that fit
+        overrides = {**{k: v for k, v in overrides.items() if k != 'batch_size'}, 'auto_batch': True}
     return TrainConfig(**{**PRESETS[preset]['train'], **overrides})
 
 # %% ../nbs/06d_training.ipynb #7a20ce08
@@ -111,6 +119,12 @@ def optimizer_step(model:nn.Module, optimizer:torch.optim.Optimizer, scaler, gra
     optimizer.zero_grad(set_to_none=True)
 
 # %% ../nbs/06d_training.ipynb #fc57fbb1
+def split_batch(cfg:TrainConfig, most:int) -> TrainConfig:
+    "`cfg` with each step's batch_size × grad_accum sequences in the largest equal micro-batches of at most `most` sequences."
+    total = cfg.batch_size * cfg.grad_accum
+    size = max(d for d in range(1, max(1, min(most, total)) + 1) if total % d == 0)
+    return replace(cfg, batch_size=size, grad_accum=total // size)
+
 def accumulate_gradients(model:nn.Module, batches, grad_accum:int, ctx, scaler) -> torch.Tensor:
     "Backpropagate `grad_accum` micro-batches drawn from `batches(last)`; return their mean loss (a 0-d tensor)."
     total = 0.0
@@ -158,6 +172,18 @@ class Run:
     def batch(self, last:bool=True):
         "The next training micro-batch (x, y), each (batch_size, block_size)."
         return batch_from(self.splits.train, self.model_config.block_size, self.cfg.batch_size, self.device, self.batch_gen)
+
+    def accumulate(self, log) -> torch.Tensor:
+        "This step's gradients and mean loss; with auto_batch, running out of memory halves the micro-batch and redoes the step."
+        start = self.batch_gen.get_state()                                  # the step's batches can be drawn again
+        while True:
+            try: return accumulate_gradients(self.train_fwd, self.batch, self.cfg.grad_accum, self.ctx, self.scaler)
+            except Exception as e:
+                if not (self.cfg.auto_batch and self.cfg.batch_size > 1 and self.world_size == 1 and is_out_of_memory(e)): raise
+            self.optimizer.zero_grad(set_to_none=True); empty_cache(self.device); self.batch_gen.set_state(start)
+            self.cfg = split_batch(self.cfg, self.cfg.batch_size // 2)       # the same sequences: the same update
+            log.write(step=self.step, out_of_memory=True, batch_size=self.cfg.batch_size, grad_accum=self.cfg.grad_accum)
+            log.say(f"Out of memory at step {self.step}: redoing it as {self.cfg.grad_accum} micro-batches of {self.cfg.batch_size}.")
 
     def number(self, loss:torch.Tensor) -> float: return loss.item()     # a loss as the run reports it
     def stopping(self, stop:StopOnSignal) -> bool: return stop.requested  # a signal arrived: stop after this step
@@ -222,16 +248,21 @@ def train(model_config:GPTConfig,     # the model to build (vocab_size must matc
     splits.check(model_config.block_size)
     R = processes.run_class if processes is not None else Run
     with R.claim(check_out_dir(cfg.out_dir, resume, overwrite), overwrite and not resume) as out:
-        run = R(model_config, cfg, splits, out, processes.device if processes is not None else resolve_device(cfg.device), init)
+        device = processes.device if processes is not None else resolve_device(cfg.device)
+        if cfg.auto_batch and not resume:
+            from gpt_course.estimate import fit_batch                    # lesson 08: the memory model, and a probe
+            cfg = fit_batch(model_config, cfg, device)
+        run = R(model_config, cfg, splits, out, device, init)
         changes = restore_run(run, allow_changes) if resume else {}
         run.prepare()
         tokens_per_step, start_step = cfg.batch_size * cfg.grad_accum * model_config.block_size * run.world_size, run.step
         with StopOnSignal() as stop, MetricsLog(out, run.step, cfg.max_iters, resume, progress, run.writes_files) as log:
             if changes: log.write(step=run.step, resumed_with_changes={k: list(v) for k, v in changes.items()})
+            if run.cfg.auto_batch: log.say(f"batch_size auto: {run.cfg.grad_accum} micro-batch(es) of {run.cfg.batch_size} per step")
             while run.step < cfg.max_iters and not run.stopping(stop):
                 t0, lr = time.perf_counter(), get_lr(run.step, cfg)
                 for group in run.optimizer.param_groups: group['lr'] = lr     # Muon scales its own groups' from it
-                loss = run.number(accumulate_gradients(run.train_fwd, run.batch, cfg.grad_accum, run.ctx, run.scaler))
+                loss = run.number(run.accumulate(log))
                 if not math.isfinite(loss): diverged(run, f"the training loss is {loss}")
                 optimizer_step(run.model, run.optimizer, run.scaler, cfg.grad_clip)
                 run.step += 1
