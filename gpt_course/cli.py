@@ -312,7 +312,7 @@ def recipe_report(preset:str, device, timed:bool=True) -> dict:
            'batch_size auto': f"{fits[0]} × {tc.batch_size // fits[0]} micro-batches" if fits else 'does not fit'}
     if timed:                                        # a few steps; on a CPU at 8 sequences at most, the times scaled up
         scale = tc.batch_size / (b := min(tc.batch_size, 8 if device.type == 'cpu' else tc.batch_size))
-        m = measure_throughput(mc, replace(tc, batch_size=b, compile=False, device=str(device)), torch.randint(0, mc.vocab_size, (50_000,)),
+        m = measure_throughput(mc, replace(tc, batch_size=b, compile=False, device=str(device)), torch.randint(0, mc.vocab_size, (50_000,), device='cpu'),
                                steps=2, warmup=1, eval_batches=1)
         out['predicted time'] = _fmt_time(predict_time(tc, m['step_time'] * scale, m['eval_batch_time'] * scale))
         out['timed'] = f"{b} sequences, eager" + (f", scaled ×{scale:g}" if scale != 1 else '')
