@@ -60,6 +60,7 @@ def main():
     flags_skipped = set(cfg['DEFAULT'].get('tst_flags', '').split()) - set(a.flags.split())
     nbs = a.notebooks or sorted(str(p) for p in (ROOT/'nbs').glob('**/*.ipynb') if not p.name.startswith('_') and '.ipynb_checkpoints' not in str(p))
     os.environ.setdefault('OMP_NUM_THREADS', '1' if a.workers > 1 else str(os.cpu_count()))
+    os.environ['MPLBACKEND'] = 'module://matplotlib_inline.backend_inline'   # pictures into the outputs, even where MPLBACKEND=Agg
     t0, failed = time.perf_counter(), []
     with ProcessPoolExecutor(a.workers) as ex:
         for name, dt, err in ex.map(run_one, nbs, [flags_skipped]*len(nbs), [a.write]*len(nbs), [a.timeout]*len(nbs)):
