@@ -98,8 +98,9 @@ def load_checkpoint(path, map_location='cpu', keys=()) -> dict:
             raise CheckpointError(f"{path} holds pickled Python objects (such as a whole model saved with torch.save(model)); "
                                   "loading them could run code, so it is refused. Save model.state_dict() instead, "
                                   "or use a checkpoint written by gpt-course train.") from None
+        first = (str(e).splitlines() or [''])[0].split('. ')[0].rstrip('.')[:200]     # the reader's first sentence
         raise CheckpointError(f"Cannot read checkpoint {path}: it is truncated, corrupt or not a PyTorch file "
-                              f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}).") from None
+                              f"({type(e).__name__}: {first}).") from None
     if not isinstance(ckpt, dict) or ckpt.get('format') not in (CHECKPOINT_FORMAT, *OLD_FORMATS):
         raise CheckpointError(f"{path} is a PyTorch file but not a gpt_course checkpoint (expected format {CHECKPOINT_FORMAT!r}).")
     if 'vocab' in ckpt and 'tokenizer' not in ckpt:          # v1: the characters of a CharTokenizer
@@ -136,7 +137,7 @@ def check_weights_fit(config:GPTConfig, weights:dict, path='the checkpoint'):
     if not torch.is_tensor(wte) or tuple(wte.shape) != (config.vocab_size, config.n_embd):
         bad(f"the token table is {tuple(wte.shape) if torch.is_tensor(wte) else 'missing'}, not ({config.vocab_size}, {config.n_embd})")
     layers = {int(k.split('.')[2]) for k in weights if k.startswith('transformer.h.') and k.split('.')[2].isdigit()}
-    if layers != set(range(config.n_layer)): bad(f"it holds {len(layers)} blocks, not n_layer={config.n_layer}")
+    if len(layers) != config.n_layer or layers != set(range(config.n_layer)): bad(f"it holds {len(layers)} blocks, not n_layer={config.n_layer}")
     with torch.device('meta'): expected = {k: tuple(v.shape) for k, v in GPT(config).state_dict().items()}
     got = {k: tuple(v.shape) if torch.is_tensor(v) else None for k, v in weights.items()}
     if got != expected:
@@ -287,6 +288,7 @@ def interactive() -> bool:
 
 class MetricsLog:
     "A run's metrics.jsonl (one JSON record per line) and its progress: a bar where one can be watched, a line every 10 s in a log file."
+    line_every_s = 10                                    # seconds between progress lines when the output is a file or a pipe
     def __init__(self, out:Path, step:int, total:int, resume:bool, progress:bool, writes:bool=True):
         self.file = open(out/'metrics.jsonl', 'a' if resume else 'w', buffering=1) if writes else None
         show, self.total = progress and writes, total
@@ -302,7 +304,7 @@ class MetricsLog:
         if step % log_interval == 0: self.write(step=step, loss=loss, lr=lr, tokens_per_sec=tokens_per_sec)
         if self.bar is not None:
             self.bar.update(1); self.bar.set_postfix(loss=f'{loss:.4f}', lr=f'{lr:.2e}', tok_s=f'{tokens_per_sec:,.0f}', refresh=False)
-        elif self.lines and (time.perf_counter() - self.t_said > 10 or step == self.total):
+        elif self.lines and (time.perf_counter() - self.t_said > self.line_every_s or step == self.total):
             self.t_said = time.perf_counter()
             self.say(f"step {step}/{self.total}: loss {loss:.4f}, lr {lr:.2e}, {tokens_per_sec:,.0f} tokens/s")
     def __enter__(self): return self
