@@ -335,7 +335,7 @@ def _print_report(d:dict, indent:str=''):
         if isinstance(v, dict): print(f"{indent}{k}:"); _print_report(v, indent + '  ')
         elif isinstance(v, list) and v and isinstance(v[0], dict):
             for i, item in enumerate(v): print(f"{indent}{k} {i}:"); _print_report(item, indent + '  ')
-        else: print(f"{indent}{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
+        else: print(f"{indent}{k}: {(', '.join(map(str, v)) or 'none') if isinstance(v, list) else v}")
 
 def cmd_doctor(args, parser) -> int:
     report = doctor_report(timed=not args.quick, compile_check=not args.quick)
