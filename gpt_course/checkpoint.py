@@ -450,5 +450,5 @@ def diverged(run, what:str):
              "(resume, with allow_changes for the new setting) with "
              if run.saved_step is not None else "No checkpoint of this run was saved: start again (overwrite) with ")
     lr = f"learning_rate={cfg.learning_rate:g}" + (f" and muon_lr={cfg.muon_lr:g}" if muon else '')
-    raise FloatingPointError(f"Training diverged at step {run.step}: {what}, with {lr}. Nothing was saved. {where}"
+    raise FloatingPointError(f"Training diverged at step {run.step}: {what}, with {lr}. The diverged weights were not saved. {where}"
                              + ' or '.join(fixes) + '.')
