@@ -6,7 +6,7 @@
 __all__ = ['HEAD_KINDS', 'record', 'attention_patterns', 'head_masks', 'head_scores', 'chance_scores', 'repeated_tokens',
            'prefix_matching', 'head_outputs', 'ablate_heads', 'residual_stream', 'logit_lens', 'fit_probe']
 
-# %% ../nbs/13_interpret.ipynb #10e40c73
+# %% ../nbs/13_interpret.ipynb #0bac8058
 import contextlib, math
 
 import torch
@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from .model import GPT
 
-# %% ../nbs/13_interpret.ipynb #4fab3c06
+# %% ../nbs/13_interpret.ipynb #02d9ddad
 def record(model:GPT,           # the model to run; afterwards its mode and its hooks are as they were
            idx:torch.Tensor,     # (B, T) token ids
            modules:list,         # modules of `model` that run once per forward pass
@@ -36,7 +36,7 @@ def record(model:GPT,           # the model to run; afterwards its mode and its 
                          f"pass modules of this model that run once each (a block, a Linear, a norm).")
     return [s[0] for s in seen], logits
 
-# %% ../nbs/13_interpret.ipynb #54c9cbaa
+# %% ../nbs/13_interpret.ipynb #d124b4bc
 def attention_patterns(model:GPT,        # the model to look into
                        idx:torch.Tensor,  # (B, T) token ids
                       ) -> torch.Tensor:
@@ -56,7 +56,7 @@ def attention_patterns(model:GPT,        # the model to look into
         out.append(scores.masked_fill(future, float('-inf')).softmax(dim=-1).transpose(0, 1))   # (nh, B, T, T)
     return torch.stack(out)                                                       # (n_layer, nh, B, T, T)
 
-# %% ../nbs/13_interpret.ipynb #6793a10b
+# %% ../nbs/13_interpret.ipynb #efe60289
 HEAD_KINDS = ('previous', 'same', 'line_start', 'induction', 'current')   # the kinds of head `head_masks` defines
 
 def head_masks(idx:torch.Tensor,   # (B, T) token ids
@@ -86,8 +86,13 @@ def chance_scores(masks:dict) -> dict:
     even = (even / even.sum(dim=-1, keepdim=True)).expand(1, 1, B, T, T)        # each row: 1/(i+1) up to i
     return {kind: s.item() for kind, s in head_scores(even, masks).items()}
 
-# %% ../nbs/13_interpret.ipynb #6e6660b5
-def repeated_tokens(batch:int, length:int, vocab_size:int, generator:torch.Generator=None, device='cpu') -> torch.Tensor:
+# %% ../nbs/13_interpret.ipynb #0ed64538
+def repeated_tokens(batch:int,                        # sequences
+                    length:int,                       # n, the length of one copy
+                    vocab_size:int,                   # tokens are drawn uniformly from 0 ... vocab_size - 1
+                    generator:torch.Generator=None,   # a CPU generator, for the same sequences every time
+                    device='cpu',                     # where the result goes
+                   ) -> torch.Tensor:
     "(batch, 2·length) token ids: `length` random tokens, then the same `length` again (the induction test)."
     first = torch.randint(0, vocab_size, (batch, length), generator=generator, device='cpu').to(device)   # (B, n)
     return torch.cat([first, first], dim=1)                                      # (B, 2n)
@@ -99,7 +104,7 @@ def prefix_matching(patterns:torch.Tensor,   # (n_layer, n_head, B, 2n, 2n) on `
     stripe = patterns.diagonal(offset=1 - length, dim1=-2, dim2=-1)              # (L, H, B, n + 1): queries n-1 ... 2n-1
     return stripe[..., 1:].mean(dim=(-2, -1))                                    # queries n ... 2n-1
 
-# %% ../nbs/13_interpret.ipynb #b4366a53
+# %% ../nbs/13_interpret.ipynb #80e2fc1b
 def head_outputs(model:GPT, idx:torch.Tensor) -> torch.Tensor:
     "Every head's output (n_layer, B, T, n_head, head_size): what each attention layer's `c_proj` receives, split by head."
     zs, _ = record(model, idx, [b.attn.c_proj for b in model.transformer.h], inputs=True)   # n_layer x (B, T, C)
@@ -140,7 +145,7 @@ def ablate_heads(model:GPT,               # the model; unchanged once the `with`
     finally:
         for h in hooks: h.remove()
 
-# %% ../nbs/13_interpret.ipynb #72aecf06
+# %% ../nbs/13_interpret.ipynb #a35dfdef
 def residual_stream(model:GPT, idx:torch.Tensor) -> torch.Tensor:
     "(n_layer + 1, B, T, n_embd): the residual stream after the embedding and after each block, recorded by hooks."
     xs, _ = record(model, idx, [model.transformer.drop, *model.transformer.h])     # the embedding goes through `drop`
@@ -151,7 +156,7 @@ def logit_lens(model:GPT, idx:torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return torch.stack([model.lm_head(model.transformer.ln_f(x)) for x in residual_stream(model, idx)])   # each (B, T, V)
 
-# %% ../nbs/13_interpret.ipynb #507cd541
+# %% ../nbs/13_interpret.ipynb #4694dc5d
 def fit_probe(x:torch.Tensor,            # (N, C) features, e.g. the residual stream at one layer
               y:torch.Tensor,            # (N,) targets: a number, or ±1 for a yes/no label
               weights:torch.Tensor=None, # (N,) how much each example counts (e.g. to balance two classes); None: equally

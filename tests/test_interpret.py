@@ -141,8 +141,8 @@ def test_patterns_match_transformers(tmp_path):
     from gpt_course.gpt2 import load_gpt2
     transformers.logging.set_verbosity_error(); transformers.logging.disable_progress_bar()
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(vocab_size=100, n_positions=24, n_embd=48, n_layer=2, n_head=3, bos_token_id=None, eos_token_id=None)
-    cfg._attn_implementation = 'eager'
+    cfg = transformers.GPT2Config(vocab_size=100, n_positions=24, n_embd=48, n_layer=2, n_head=3, bos_token_id=None, eos_token_id=None,
+                                  attn_implementation='eager')    # the implementation that returns its attention weights
     hf = transformers.GPT2LMHeadModel(cfg).eval()
     with torch.no_grad():
         for name, p in hf.named_parameters(): p.uniform_(0.5, 1.5) if '.ln_' in name and name.endswith('weight') else p.normal_(0.0, 0.1)
