@@ -112,3 +112,21 @@ def test_ctrl_c_leaves_chat_cleanly(chat):
     rest, err = p.communicate(timeout=60)
     assert p.returncode == 0 and 'Traceback' not in err and 'KeyboardInterrupt' not in err, err
     assert line.endswith('\n')
+
+def test_lora_finetune_resume_and_checkpoint(base, tmp_path):
+    "gpt-course finetune --changes lora8 (lesson 14b): only the adapters train, resume continues, the checkpoint rebuilds the LoRA model."
+    import torch
+    from gpt_course.checkpoint import load_checkpoint, model_from_checkpoint
+    from gpt_course.model import LoRALinear
+    out, opts = tmp_path/'lora', ['--changes', 'lora8', '--tasks', 'uppercase', '--learning-rate', '1e-2']
+    rc, err = in_process('finetune', '--ckpt', str(base), '--out', str(out), *opts, *SHORT)
+    assert rc == 0, err
+    rc, err = in_process('finetune', '--ckpt', str(base), '--out', str(out), *opts, *SHORT[2:], '--max-iters', '40', '--resume')
+    assert rc == 0, err
+    assert load_checkpoint(out/'last.pt')['iter'] == 40
+    model, tok = model_from_checkpoint(out/'last.pt')
+    layer = model.transformer.h[0].attn.c_attn
+    assert model.config.changes == ('lora8',) and isinstance(layer, LoRALinear) and tok.kind == 'chat'
+    pre = load_checkpoint(base)['model']
+    assert torch.equal(layer.weight, pre['transformer.h.0.attn.c_attn.weight'])     # the base weights stayed frozen
+    assert layer.lora_B.abs().max() > 0                                             # the adapters moved from zero
