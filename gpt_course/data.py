@@ -204,3 +204,6 @@ def batch_from(data, block_size:int, batch_size:int, device, generator:torch.Gen
     "A batch (x, y) from `data`: random windows of a 1-d token tensor, or what an object's `batch(...)` method returns."
     if torch.is_tensor(data): return get_batch(data, block_size, batch_size, device, generator=generator)
     return data.batch(block_size, batch_size, device, generator)
+
+# %% ../nbs/14a_sft.ipynb #e4f8218b
+TOKENIZERS['chat'] = 'gpt_course.sft:ChatTokenizer'   # lesson 14a: a tokenizer plus a chat template's special tokens
