@@ -35,6 +35,12 @@ python tools/make_readme.py --check
 echo "== device check: every tensor made on a device, no device-specific asserts (tools/check_devices.py)"
 python tools/check_devices.py
 
+echo "== lessons show what they say: prose figures in outputs, demonstration cells with output, no stray outputs (tools/check_lessons.py)"
+python tools/check_lessons.py
+
+echo "== the course map at the top of every lesson is current (tools/course_map.py --check)"
+python tools/course_map.py --check
+
 echo "== nbdev_test (execnb, in-process)"
 t=$SECONDS; OMP_NUM_THREADS=1 nbdev_test --n_workers 2; echo "nbdev_test: $((SECONDS - t)) s"
 
