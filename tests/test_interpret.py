@@ -12,7 +12,8 @@ from gpt_course.interpret import (HEAD_KINDS, ablate_heads, attention_patterns, 
 from gpt_course.testing import test_eq as eq, test_close as close, test_fail as fails   # renamed so pytest does not collect them
 
 ACTIVATIONS = ('relu2', 'swiglu', 'gelu_tanh')   # at most one of these at a time
-VARIANTS = [()] + [(c,) for c in MODEL_CHANGES] + [tuple(c for c in MODEL_CHANGES if c not in ACTIVATIONS[1:])]
+LORAS = tuple(c for c in MODEL_CHANGES if c.startswith('lora') and c != 'lora8')   # lesson 14b's adapters: one of them in the mix
+VARIANTS = [()] + [(c,) for c in MODEL_CHANGES] + [tuple(c for c in MODEL_CHANGES if c not in ACTIVATIONS[1:] + LORAS)]
 
 def random_model(changes=(), **kw):
     "A small GPT with the given changes, its weights moved off their initialisation (zero_init's projections too)."
@@ -38,7 +39,10 @@ def test_ablation_restores_exactly(changes):
         assert (inside - before).abs().max() > 1e-4, how               # it did something...
         with torch.no_grad(): eq(model(x)[0], before)                 # ...and left nothing behind
     naive = copy.deepcopy(model)                                       # zero ablation == zeroing the head's c_proj columns
-    with torch.no_grad(): naive.transformer.h[1].attn.c_proj.weight[:, 3 * hs:4 * hs] = 0
+    with torch.no_grad():
+        proj = naive.transformer.h[1].attn.c_proj
+        proj.weight[:, 3 * hs:4 * hs] = 0
+        if hasattr(proj, 'lora_A'): proj.lora_A[:, 3 * hs:4 * hs] = 0     # a LoRA layer (lesson 14b) reads the head through its adapter too
     with ablate_heads(model, [(1, 3)]), torch.no_grad(): close(model(x)[0], naive(x)[0], eps=1e-5)
     eq(sum(len(b.attn.c_proj._forward_pre_hooks) for b in model.transformer.h), 0)
 
