@@ -7,21 +7,7 @@ from gpt_course.checkpoint import RunLock, RunLockedError, load_checkpoint, read
 from gpt_course.cli import main
 from gpt_course.training import gpt_config, train, train_config
 
-TINY = ['--preset', 'tiny', '--eval-iters', '2', '--sample-chars', '0', '--device', 'cpu']
-CLI = [sys.executable, '-c', 'import sys; from gpt_course.cli import main; sys.exit(main())']
-ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
-
-def cli(capsys, *argv):
-    "Run `gpt-course argv` in this process: (exit status, stdout, stderr); a traceback fails the test."
-    try: rc = main([str(a) for a in argv])
-    except SystemExit as e: rc = e.code
-    out, err = capsys.readouterr()
-    assert 'Traceback' not in err
-    return rc, out, err
-
-def run(splits, out, **kw):
-    cfg = train_config('tiny', **{'max_iters': 10, 'eval_interval': 5, 'eval_iters': 2, 'out_dir': str(out), 'device': 'cpu', **kw})
-    return train(gpt_config('tiny'), cfg, splits, progress=False)
+from test_faults import CLI, ENV, TINY, cli, run   # the first battery's helpers (issue 10): the same tiny runs, in-process CLI
 
 def files(out): return {p.name: p.read_bytes() for p in Path(out).iterdir() if p.is_file() and p.name != 'train.lock'}
 
